@@ -1,6 +1,6 @@
 //! Cipher suite identifiers and their parameters (RFC 9420 §5.1, §17.1).
 
-use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// A cipher suite identifier as it travels on the wire (`uint16 CipherSuite`, RFC 9420 §5.1).
 ///
@@ -8,7 +8,8 @@ use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
 /// (including GREASE values, §13.5). Use [`CipherSuite::params`] to learn whether a value is
 /// one we support.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, TlsSerialize, TlsDeserialize, TlsSize,
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, TlsSerialize, TlsDeserialize,
+    TlsDeserializeBytes, TlsSize,
 )]
 pub struct CipherSuite(pub u16);
 
