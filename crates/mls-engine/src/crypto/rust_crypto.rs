@@ -373,3 +373,137 @@ fn aead_op(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MlsCrypto as _;
+
+    fn suites() -> Vec<&'static dyn SuiteProvider> {
+        CipherSuite::SUPPORTED
+            .iter()
+            .map(|s| RustCrypto.suite(*s).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn unsupported_suite_is_typed_error() {
+        for id in [0u16, 4, 5, 6, 7, 0x0A0A, 0xFFFF] {
+            let err = RustCrypto.suite(CipherSuite(id)).err();
+            assert_eq!(err, Some(CryptoError::UnsupportedCipherSuite(CipherSuite(id))));
+            assert!(!RustCrypto.supports(CipherSuite(id)));
+        }
+        for suite in CipherSuite::SUPPORTED {
+            assert_eq!(RustCrypto.suite(suite).unwrap().cipher_suite(), suite);
+        }
+    }
+
+    #[test]
+    fn signature_key_from_seed_is_deterministic_and_signs() {
+        for cs in suites() {
+            let seed = [7u8; 32];
+            let a = cs.signature_key_pair_from_seed(&seed).unwrap();
+            let b = cs.signature_key_pair_from_seed(&seed).unwrap();
+            assert_eq!(a, b);
+            let c = cs.signature_key_pair_from_seed(&[8u8; 32]).unwrap();
+            assert_ne!(a.public_key, c.public_key);
+            let sig = cs.sign_with_label(&a.private_key, "L", b"content").unwrap();
+            cs.verify_with_label(&a.public_key, "L", b"content", &sig).unwrap();
+            assert_eq!(
+                cs.verify_with_label(&c.public_key, "L", b"content", &sig),
+                Err(CryptoError::InvalidSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn signature_key_from_seed_follows_design_row_5() {
+        // Ed25519: the seed is the first 32 bytes of the secret.
+        let ed = RustCrypto.suite(CipherSuite(1)).unwrap();
+        let secret: Vec<u8> = (0u8..48).collect();
+        let kp = ed.signature_key_pair_from_seed(&secret).unwrap();
+        assert_eq!(kp.private_key.as_bytes(), &secret[..32]);
+        assert_eq!(
+            ed.signature_key_pair_from_seed(&secret[..31]).err(),
+            Some(CryptoError::InvalidLength { expected: 32, actual: 31 })
+        );
+        // ECDSA P-256: the scalar of DHKEM(P-256).DeriveKeyPair(secret).
+        let p256 = RustCrypto.suite(CipherSuite(2)).unwrap();
+        let kp = p256.signature_key_pair_from_seed(&secret).unwrap();
+        let hpke_kp = p256.hpke_derive_key_pair(&secret).unwrap();
+        assert_eq!(kp.private_key.as_bytes(), hpke_kp.private_key.as_bytes());
+        assert_eq!(kp.public_key, hpke_kp.public_key);
+    }
+
+    #[test]
+    fn aead_rejects_tampering_and_bad_lengths() {
+        for cs in suites() {
+            let p = cs.params();
+            let key = vec![1u8; p.aead_key_len()];
+            let nonce = vec![2u8; p.aead_nonce_len()];
+            let ct = cs.aead_seal(&key, &nonce, b"aad", b"hello").unwrap();
+            assert_eq!(cs.aead_open(&key, &nonce, b"aad", &ct).unwrap(), b"hello");
+            let mut bad = ct.clone();
+            bad[0] ^= 1;
+            assert_eq!(
+                cs.aead_open(&key, &nonce, b"aad", &bad),
+                Err(CryptoError::DecryptionFailed)
+            );
+            assert_eq!(
+                cs.aead_open(&key, &nonce, b"other", &ct),
+                Err(CryptoError::DecryptionFailed)
+            );
+            assert!(matches!(
+                cs.aead_seal(&key[1..], &nonce, b"", b""),
+                Err(CryptoError::InvalidLength { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn hpke_round_trips_and_exports_agree() {
+        for cs in suites() {
+            let kp = cs.hpke_generate_key_pair().unwrap();
+            assert_eq!(cs.hpke_public_key(&kp.private_key).unwrap(), kp.public_key);
+            let (enc, ct) = cs.hpke_seal(&kp.public_key, b"info", b"aad", b"pt").unwrap();
+            let pt = cs.hpke_open(&kp.private_key, &enc, b"info", b"aad", &ct).unwrap();
+            assert_eq!(pt, b"pt");
+            assert_eq!(
+                cs.hpke_open(&kp.private_key, &enc, b"other", b"aad", &ct),
+                Err(CryptoError::DecryptionFailed)
+            );
+            let (enc, s) = cs
+                .hpke_setup_sender_and_export(&kp.public_key, b"", b"ctx", 32)
+                .unwrap();
+            let r = cs
+                .hpke_setup_receiver_and_export(&kp.private_key, &enc, b"", b"ctx", 32)
+                .unwrap();
+            assert_eq!(s, r);
+            assert_eq!(
+                cs.hpke_seal(b"not a key", b"", b"", b"").err(),
+                Some(CryptoError::InvalidPublicKey)
+            );
+        }
+    }
+
+    #[test]
+    fn kdf_refuses_overlong_output() {
+        let cs = RustCrypto.suite(CipherSuite(1)).unwrap();
+        let prk = cs.kdf_extract(b"salt", b"ikm");
+        assert!(cs.kdf_expand(prk.as_bytes(), b"", 255 * 32).is_ok());
+        assert_eq!(
+            cs.kdf_expand(prk.as_bytes(), b"", 255 * 32 + 1).err(),
+            Some(CryptoError::KdfOutputTooLong)
+        );
+        assert_eq!(
+            cs.expand_with_label(prk.as_bytes(), "x", b"", 70_000).err(),
+            Some(CryptoError::KdfOutputTooLong)
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new(vec![0xAB; 4]);
+        assert_eq!(format!("{s:?}"), "Secret(4 bytes, redacted)");
+    }
+}
