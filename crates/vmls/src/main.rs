@@ -1,0 +1,42 @@
+//! `vmls`: the command-line program of the vmls project.
+#![forbid(unsafe_code)]
+
+mod inspect;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// MLS virtual clients (draft-kohbrok-mls-virtual-clients-04) on an RFC 9420 engine.
+#[derive(Parser)]
+#[command(name = "vmls", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the RFC 9420 cipher suites and whether this build implements them.
+    Suites,
+    /// Decode an MLS structure strictly and print it.
+    Inspect(inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Suites => {
+            print!("{}", inspect::suites_table());
+            Ok(())
+        }
+        Command::Inspect(args) => inspect::run(&args).map(|report| print!("{report}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmls: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
