@@ -14,11 +14,15 @@
 //! | [`tree`] | §4 tree math, §7 ratchet tree, tree hash, parent hash, TreeKEM |
 //! | [`schedule`] | §8 key schedule, PSKs, exporter, transcript hashes; §9 secret tree |
 //! | [`framing`] | §6 PublicMessage and PrivateMessage protection |
+//! | [`welcome`] | §12.4.3.1 building and opening Welcome messages |
+//! | [`messages`] | §5.3.1 credential validation, §7.2-§7.3 LeafNode and §10 KeyPackage creation and validation |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod codec;
 pub mod crypto;
 pub mod framing;
+pub mod messages;
 pub mod schedule;
 pub mod tree;
+pub mod welcome;

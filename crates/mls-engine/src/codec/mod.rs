@@ -22,6 +22,20 @@ pub use key_package::*;
 pub use tree::*;
 pub use types::*;
 
+mod psk;
+pub use psk::*;
+
+mod commit;
+mod extension_payloads;
+mod framing;
+mod proposals;
+mod welcome;
+pub use commit::*;
+pub use extension_payloads::*;
+pub use framing::*;
+pub use proposals::*;
+pub use welcome::*;
+
 pub use crate::crypto::CipherSuite;
 
 pub use tls_codec::{

@@ -203,6 +203,8 @@ pub struct ParentNode {
     Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
 )]
 #[repr(u8)]
+// Half the nodes of a tree are leaves; boxing them would add an allocation per leaf.
+#[allow(clippy::large_enum_variant)]
 pub enum Node {
     /// `leaf`.
     #[tls_codec(discriminant = 1)]

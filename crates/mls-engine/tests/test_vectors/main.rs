@@ -7,7 +7,19 @@
 //! does not implement are skipped and counted, by suite.
 
 mod common;
+mod deserialization;
+mod messages;
+mod message_protection;
+mod welcome;
+mod transcript_hashes;
+mod secret_tree;
+mod psk_secret;
+mod key_schedule;
 mod crypto_basics;
+mod tree_math;
+mod tree_operations;
+mod tree_validation;
+mod treekem;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +31,18 @@ use common::{Outcome, Runner};
 fn runners() -> BTreeMap<&'static str, Runner> {
     let mut map: BTreeMap<&'static str, Runner> = BTreeMap::new();
     map.insert("crypto-basics", crypto_basics::run);
+    map.insert("messages", messages::run);
+    map.insert("deserialization", deserialization::run);
+    map.insert("message-protection", message_protection::run);
+    map.insert("welcome", welcome::run);
+    map.insert("tree-math", tree_math::run);
+    map.insert("tree-operations", tree_operations::run);
+    map.insert("tree-validation", tree_validation::run);
+    map.insert("treekem", treekem::run);
+    map.insert("key-schedule", key_schedule::run);
+    map.insert("psk_secret", psk_secret::run);
+    map.insert("secret-tree", secret_tree::run);
+    map.insert("transcript-hashes", transcript_hashes::run);
     map
 }
 
