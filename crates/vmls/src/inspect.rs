@@ -74,17 +74,12 @@ fn read_input(args: &InspectArgs) -> Result<Vec<u8>, InspectError> {
         .ok()
         .map(|s| s.chars().filter(|c| !c.is_whitespace()).collect());
     match text {
-        Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Ok(hex::decode(t)?)
-        }
+        Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(hex::decode(t)?),
         _ => Ok(raw),
     }
 }
 
-fn decode<T: codec::DeserializeBytes>(
-    kind: &'static str,
-    bytes: &[u8],
-) -> Result<T, InspectError> {
+fn decode<T: codec::DeserializeBytes>(kind: &'static str, bytes: &[u8]) -> Result<T, InspectError> {
     decode_exact(bytes).map_err(|source| InspectError::Decode { kind, source })
 }
 
@@ -124,9 +119,7 @@ fn describe_message(out: &mut String, message: &MlsMessage) {
         MlsMessageBody::PrivateMessage(_) => "PrivateMessage",
         MlsMessageBody::Welcome(welcome) => return describe_welcome(out, welcome),
         MlsMessageBody::GroupInfo(group_info) => return describe_group_info(out, group_info),
-        MlsMessageBody::KeyPackage(key_package) => {
-            return describe_key_package(out, key_package)
-        }
+        MlsMessageBody::KeyPackage(key_package) => return describe_key_package(out, key_package),
     };
     let _ = writeln!(out, "MLSMessage: {what}");
 }
@@ -150,7 +143,11 @@ fn describe_group_info(out: &mut String, group_info: &GroupInfo) {
 }
 
 fn describe_key_package(out: &mut String, key_package: &KeyPackage) {
-    let _ = write!(out, "KeyPackage, cipher suite 0x{:04x}", key_package.cipher_suite.0);
+    let _ = write!(
+        out,
+        "KeyPackage, cipher suite 0x{:04x}",
+        key_package.cipher_suite.0
+    );
     match RustCrypto.suite(key_package.cipher_suite) {
         Ok(suite) => {
             let signature = match key_package.verify_signature(suite) {
@@ -180,9 +177,14 @@ pub fn suites_table() -> String {
         (6, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448"),
         (7, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384"),
     ];
-    let mut out = String::from("suite   name                                                 implemented\n");
+    let mut out =
+        String::from("suite   name                                                 implemented\n");
     for (id, name) in names {
-        let implemented = if RustCrypto.supports(CipherSuite(id)) { "yes" } else { "no" };
+        let implemented = if RustCrypto.supports(CipherSuite(id)) {
+            "yes"
+        } else {
+            "no"
+        };
         let _ = writeln!(out, "0x{id:04x}  {name:<52} {implemented}");
     }
     out
@@ -205,7 +207,10 @@ mod tests {
     #[test]
     fn key_package_message_is_described_and_verified() {
         let report = run(&args(KEY_PACKAGE_MESSAGE, Kind::MlsMessage)).unwrap();
-        assert!(report.contains("KeyPackage, cipher suite 0x0001, signature valid"), "{report}");
+        assert!(
+            report.contains("KeyPackage, cipher suite 0x0001, signature valid"),
+            "{report}"
+        );
     }
 
     #[test]
@@ -223,7 +228,10 @@ mod tests {
         let err = run(&args(&text, Kind::MlsMessage)).unwrap_err();
         assert!(matches!(
             err,
-            InspectError::Decode { source: CodecError::TrailingData(1), .. }
+            InspectError::Decode {
+                source: CodecError::TrailingData(1),
+                ..
+            }
         ));
     }
 
@@ -231,7 +239,13 @@ mod tests {
     fn suites_table_marks_implemented_suites() {
         let table = suites_table();
         assert!(table.contains("0x0001  MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"));
-        let line = |id: &str| table.lines().find(|l| l.starts_with(id)).unwrap().to_string();
+        let line = |id: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(id))
+                .unwrap()
+                .to_string()
+        };
         assert!(line("0x0002").ends_with("yes"));
         assert!(line("0x0003").ends_with("yes"));
         assert!(line("0x0005").ends_with("no"));

@@ -48,7 +48,8 @@ impl KeyPackage {
         signature_private_key: &SignaturePrivateKey,
     ) -> Result<(), LeafSignatureError> {
         let tbs = self.to_be_signed()?;
-        let signature = suite.sign_with_label(signature_private_key, KEY_PACKAGE_TBS_LABEL, &tbs)?;
+        let signature =
+            suite.sign_with_label(signature_private_key, KEY_PACKAGE_TBS_LABEL, &tbs)?;
         self.signature = VLBytes::new(signature);
         Ok(())
     }

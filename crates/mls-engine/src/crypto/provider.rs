@@ -132,10 +132,17 @@ pub trait SuiteProvider: Send + Sync {
     ) -> Result<Vec<u8>, CryptoError>;
 
     /// `Signature.Sign(sk, message)`.
-    fn sign(&self, private_key: &SignaturePrivateKey, message: &[u8])
-        -> Result<Vec<u8>, CryptoError>;
+    fn sign(
+        &self,
+        private_key: &SignaturePrivateKey,
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
 
     /// `Signature.Verify(pk, message, signature)`.
-    fn verify(&self, public_key: &[u8], message: &[u8], signature: &[u8])
-        -> Result<(), CryptoError>;
+    fn verify(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError>;
 }

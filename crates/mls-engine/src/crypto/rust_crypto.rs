@@ -119,8 +119,8 @@ where
 
     fn mac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
         use hmac::Mac as _;
-        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key)
-            .expect("HMAC accepts keys of any length");
+        let mut mac =
+            hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
         mac.update(data);
         mac.finalize().into_bytes().to_vec()
     }
@@ -202,13 +202,9 @@ where
         len: usize,
     ) -> Result<(Vec<u8>, Secret), CryptoError> {
         let pk = hpke_public_key::<K>(public_key)?;
-        let (enc, ctx) = hpke::setup_sender::<A, HpkeKdf, K, _>(
-            &hpke::OpModeS::Base,
-            &pk,
-            info,
-            &mut os_rng(),
-        )
-        .map_err(|_| CryptoError::EncryptionFailed)?;
+        let (enc, ctx) =
+            hpke::setup_sender::<A, HpkeKdf, K, _>(&hpke::OpModeS::Base, &pk, info, &mut os_rng())
+                .map_err(|_| CryptoError::EncryptionFailed)?;
         let mut out = vec![0u8; len];
         ctx.export(exporter_context, &mut out)
             .map_err(|_| CryptoError::KdfOutputTooLong)?;
@@ -272,12 +268,17 @@ where
         private_key: &SignaturePrivateKey,
     ) -> Result<Vec<u8>, CryptoError> {
         match self.params().signature {
-            SignatureAlgorithm::Ed25519 => {
-                Ok(ed25519_signing_key(private_key)?.verifying_key().to_bytes().to_vec())
-            }
+            SignatureAlgorithm::Ed25519 => Ok(ed25519_signing_key(private_key)?
+                .verifying_key()
+                .to_bytes()
+                .to_vec()),
             SignatureAlgorithm::EcdsaP256Sha256 => {
                 let sk = p256_signing_key(private_key)?;
-                Ok(sk.verifying_key().to_encoded_point(false).as_bytes().to_vec())
+                Ok(sk
+                    .verifying_key()
+                    .to_encoded_point(false)
+                    .as_bytes()
+                    .to_vec())
             }
         }
     }
@@ -290,7 +291,10 @@ where
         match self.params().signature {
             SignatureAlgorithm::Ed25519 => {
                 use ed25519_dalek::Signer as _;
-                Ok(ed25519_signing_key(private_key)?.sign(message).to_bytes().to_vec())
+                Ok(ed25519_signing_key(private_key)?
+                    .sign(message)
+                    .to_bytes()
+                    .to_vec())
             }
             SignatureAlgorithm::EcdsaP256Sha256 => {
                 use p256::ecdsa::signature::Signer as _;
@@ -300,7 +304,12 @@ where
         }
     }
 
-    fn verify(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    fn verify(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
         match self.params().signature {
             SignatureAlgorithm::Ed25519 => {
                 let pk: [u8; 32] = public_key
@@ -326,7 +335,9 @@ where
     }
 }
 
-fn ed25519_signing_key(key: &SignaturePrivateKey) -> Result<ed25519_dalek::SigningKey, CryptoError> {
+fn ed25519_signing_key(
+    key: &SignaturePrivateKey,
+) -> Result<ed25519_dalek::SigningKey, CryptoError> {
     let seed: &[u8; 32] = key
         .as_bytes()
         .try_into()
@@ -361,8 +372,7 @@ fn aead_op(
             .map_err(|_| ())
         }
         AeadAlgorithm::ChaCha20Poly1305 => {
-            let cipher =
-                chacha20poly1305::ChaCha20Poly1305::new_from_slice(key).map_err(|_| ())?;
+            let cipher = chacha20poly1305::ChaCha20Poly1305::new_from_slice(key).map_err(|_| ())?;
             let nonce = chacha20poly1305::Nonce::from_slice(nonce);
             if seal {
                 cipher.encrypt(nonce, payload)
@@ -390,7 +400,10 @@ mod tests {
     fn unsupported_suite_is_typed_error() {
         for id in [0u16, 4, 5, 6, 7, 0x0A0A, 0xFFFF] {
             let err = RustCrypto.suite(CipherSuite(id)).err();
-            assert_eq!(err, Some(CryptoError::UnsupportedCipherSuite(CipherSuite(id))));
+            assert_eq!(
+                err,
+                Some(CryptoError::UnsupportedCipherSuite(CipherSuite(id)))
+            );
             assert!(!RustCrypto.supports(CipherSuite(id)));
         }
         for suite in CipherSuite::SUPPORTED {
@@ -408,7 +421,8 @@ mod tests {
             let c = cs.signature_key_pair_from_seed(&[8u8; 32]).unwrap();
             assert_ne!(a.public_key, c.public_key);
             let sig = cs.sign_with_label(&a.private_key, "L", b"content").unwrap();
-            cs.verify_with_label(&a.public_key, "L", b"content", &sig).unwrap();
+            cs.verify_with_label(&a.public_key, "L", b"content", &sig)
+                .unwrap();
             assert_eq!(
                 cs.verify_with_label(&c.public_key, "L", b"content", &sig),
                 Err(CryptoError::InvalidSignature)
@@ -425,7 +439,10 @@ mod tests {
         assert_eq!(kp.private_key.as_bytes(), &secret[..32]);
         assert_eq!(
             ed.signature_key_pair_from_seed(&secret[..31]).err(),
-            Some(CryptoError::InvalidLength { expected: 32, actual: 31 })
+            Some(CryptoError::InvalidLength {
+                expected: 32,
+                actual: 31
+            })
         );
         // ECDSA P-256: the scalar of DHKEM(P-256).DeriveKeyPair(secret).
         let p256 = RustCrypto.suite(CipherSuite(2)).unwrap();
@@ -465,8 +482,12 @@ mod tests {
         for cs in suites() {
             let kp = cs.hpke_generate_key_pair().unwrap();
             assert_eq!(cs.hpke_public_key(&kp.private_key).unwrap(), kp.public_key);
-            let (enc, ct) = cs.hpke_seal(&kp.public_key, b"info", b"aad", b"pt").unwrap();
-            let pt = cs.hpke_open(&kp.private_key, &enc, b"info", b"aad", &ct).unwrap();
+            let (enc, ct) = cs
+                .hpke_seal(&kp.public_key, b"info", b"aad", b"pt")
+                .unwrap();
+            let pt = cs
+                .hpke_open(&kp.private_key, &enc, b"info", b"aad", &ct)
+                .unwrap();
             assert_eq!(pt, b"pt");
             assert_eq!(
                 cs.hpke_open(&kp.private_key, &enc, b"other", b"aad", &ct),

@@ -102,10 +102,16 @@ fn check(case: &serde_json::Value) -> CaseResult {
     let e = |e: mls_engine::crypto::CryptoError| e.to_string();
 
     let r = &c.ref_hash;
-    check_eq("ref_hash", cs.ref_hash(&r.label, &r.value).map_err(e)?, r.out.clone())?;
+    check_eq(
+        "ref_hash",
+        cs.ref_hash(&r.label, &r.value).map_err(e)?,
+        r.out.clone(),
+    )?;
 
     let x = &c.expand_with_label;
-    let out = cs.expand_with_label(&x.secret, &x.label, &x.context, x.length).map_err(e)?;
+    let out = cs
+        .expand_with_label(&x.secret, &x.label, &x.context, x.length)
+        .map_err(e)?;
     check_eq("expand_with_label", out.as_bytes(), &x.out[..])?;
 
     let d = &c.derive_secret;
@@ -122,22 +128,35 @@ fn check(case: &serde_json::Value) -> CaseResult {
     cs.verify_with_label(&s.r#pub, &s.label, &s.content, &s.signature)
         .map_err(|err| format!("verify_with_label of the vector's signature: {err}"))?;
     let sk = SignaturePrivateKey::new(s.r#priv.clone());
-    check_eq("signature public key", cs.signature_public_key(&sk).map_err(e)?, s.r#pub.clone())?;
+    check_eq(
+        "signature public key",
+        cs.signature_public_key(&sk).map_err(e)?,
+        s.r#pub.clone(),
+    )?;
     let own = cs.sign_with_label(&sk, &s.label, &s.content).map_err(e)?;
     cs.verify_with_label(&s.r#pub, &s.label, &s.content, &own)
         .map_err(|err| format!("verify_with_label of our signature: {err}"))?;
-    if cs.verify_with_label(&s.r#pub, "other", &s.content, &own).is_ok() {
+    if cs
+        .verify_with_label(&s.r#pub, "other", &s.content, &own)
+        .is_ok()
+    {
         return Err("signature verified under another label".into());
     }
 
     let h = &c.encrypt_with_label;
     let sk = HpkePrivateKey::new(h.r#priv.clone());
-    check_eq("hpke public key", cs.hpke_public_key(&sk).map_err(e)?, h.r#pub.clone())?;
+    check_eq(
+        "hpke public key",
+        cs.hpke_public_key(&sk).map_err(e)?,
+        h.r#pub.clone(),
+    )?;
     let pt = cs
         .decrypt_with_label(&sk, &h.label, &h.context, &h.kem_output, &h.ciphertext)
         .map_err(|err| format!("decrypt_with_label of the vector: {err}"))?;
     check_eq("decrypted plaintext", pt, h.plaintext.clone())?;
-    let own = cs.encrypt_with_label(&h.r#pub, &h.label, &h.context, &h.plaintext).map_err(e)?;
+    let own = cs
+        .encrypt_with_label(&h.r#pub, &h.label, &h.context, &h.plaintext)
+        .map_err(e)?;
     let pt = cs
         .decrypt_with_label(&sk, &h.label, &h.context, &own.kem_output, &own.ciphertext)
         .map_err(|err| format!("decrypt_with_label of our ciphertext: {err}"))?;

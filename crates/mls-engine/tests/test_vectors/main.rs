@@ -7,19 +7,19 @@
 //! does not implement are skipped and counted, by suite.
 
 mod common;
-mod deserialization;
-mod messages;
-mod message_protection;
-mod welcome;
-mod transcript_hashes;
-mod secret_tree;
-mod psk_secret;
-mod key_schedule;
 mod crypto_basics;
+mod deserialization;
+mod key_schedule;
+mod message_protection;
+mod messages;
+mod psk_secret;
+mod secret_tree;
+mod transcript_hashes;
 mod tree_math;
 mod tree_operations;
 mod tree_validation;
 mod treekem;
+mod welcome;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
