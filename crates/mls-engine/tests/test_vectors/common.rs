@@ -63,3 +63,19 @@ pub mod hex_bytes {
         hex::decode(s).map_err(serde::de::Error::custom)
     }
 }
+
+/// Runs `check` on a case whose `cipher_suite` the engine implements; a case of any other
+/// suite is skipped and counted by suite.
+pub fn for_supported_suite(
+    case: &serde_json::Value,
+    check: fn(&serde_json::Value) -> CaseResult,
+) -> Outcome {
+    let suite_id = case["cipher_suite"]
+        .as_u64()
+        .and_then(|id| u16::try_from(id).ok())
+        .unwrap_or(0);
+    if suite(suite_id).is_none() {
+        return Outcome::SkippedSuite(suite_id);
+    }
+    check(case).into()
+}

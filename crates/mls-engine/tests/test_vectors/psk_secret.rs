@@ -5,7 +5,7 @@ use mls_engine::crypto::Secret;
 use mls_engine::schedule::psk_secret;
 use serde::Deserialize;
 
-use crate::common::{check_eq, hex_bytes, parse, suite, CaseResult, Outcome};
+use crate::common::{check_eq, for_supported_suite, hex_bytes, parse, suite, CaseResult, Outcome};
 
 #[derive(Deserialize)]
 struct Case {
@@ -26,11 +26,7 @@ struct Psk {
 }
 
 pub fn run(case: &serde_json::Value) -> Outcome {
-    let suite_id = case["cipher_suite"].as_u64().unwrap_or(0) as u16;
-    if suite(suite_id).is_none() {
-        return Outcome::SkippedSuite(suite_id);
-    }
-    check(case).into()
+    for_supported_suite(case, check)
 }
 
 fn check(case: &serde_json::Value) -> CaseResult {
