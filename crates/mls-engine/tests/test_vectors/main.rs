@@ -12,6 +12,7 @@ mod deserialization;
 mod key_schedule;
 mod message_protection;
 mod messages;
+mod passive_client;
 mod psk_secret;
 mod secret_tree;
 mod transcript_hashes;
@@ -43,6 +44,9 @@ fn runners() -> BTreeMap<&'static str, Runner> {
     map.insert("psk_secret", psk_secret::run);
     map.insert("secret-tree", secret_tree::run);
     map.insert("transcript-hashes", transcript_hashes::run);
+    map.insert("passive-client-welcome", passive_client::run);
+    map.insert("passive-client-handling-commit", passive_client::run);
+    map.insert("passive-client-random", passive_client::run);
     map
 }
 
@@ -108,11 +112,17 @@ fn main() -> ExitCode {
     for path in &files {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-        let Some(runner) = runners.get(stem.as_ref()) else {
+        // Any further passive-client scenario file has the same format (§ "Passive Client
+        // Scenarios" of the test-vector spec).
+        let runner = runners.get(stem.as_ref()).copied().or_else(|| {
+            stem.starts_with("passive-client-")
+                .then_some(passive_client::run as Runner)
+        });
+        let Some(runner) = runner else {
             println!("{name}: not recognised, not run");
             continue;
         };
-        match run_file(path, *runner) {
+        match run_file(path, runner) {
             Ok(report) => {
                 let suites: Vec<String> = report
                     .skipped_suites
