@@ -8,6 +8,7 @@ use super::error::GroupError;
 use super::proposal_list::{
     apply_proposals, filter_proposals, path_required, validation_context, ResolvedProposal,
 };
+use super::safe_aad::outgoing_authenticated_data;
 use super::state::{Group, GroupState, GroupStatus, StoredProposal};
 use crate::codec::{
     Commit, Extension, FramedContent, FramedContentBody, GroupContext, GroupContextExtensions,
@@ -15,6 +16,7 @@ use crate::codec::{
     ReInit, Sender,
 };
 use crate::crypto::{CipherSuite, MlsCrypto as _, Secret};
+use crate::extensions::SafeAad;
 use crate::framing::ReuseGuard;
 use crate::messages::{GroupRequirements, HpkeKeySource, LeafNodeParams, LeafNodeTarget};
 use crate::schedule::{
@@ -33,27 +35,40 @@ impl Group {
         proposal: Proposal,
         authenticated_data: &[u8],
     ) -> Result<(MlsMessage, ProposalRef), GroupError> {
+        self.propose_inner(services, proposal, None, authenticated_data)
+    }
+
+    pub(crate) fn propose_inner(
+        &mut self,
+        services: &Services<'_>,
+        proposal: Proposal,
+        safe_aad: Option<&SafeAad>,
+        authenticated_data: &[u8],
+    ) -> Result<(MlsMessage, ProposalRef), GroupError> {
         if let Proposal::Update(_) | Proposal::ExternalInit(_) = proposal {
             // An Update carries a new leaf key (use `propose_update`); ExternalInit is only
             // for external commits.
             return Err(GroupError::InvalidSender(self.state.own_leaf()));
         }
-        self.send_proposal(services, proposal, authenticated_data)
+        self.send_proposal(services, proposal, safe_aad, authenticated_data)
     }
 
     fn send_proposal(
         &mut self,
         services: &Services<'_>,
         proposal: Proposal,
+        safe_aad: Option<&SafeAad>,
         authenticated_data: &[u8],
     ) -> Result<(MlsMessage, ProposalRef), GroupError> {
         self.state.check_active()?;
         let cs = self.state.suite(services)?;
+        let authenticated_data =
+            outgoing_authenticated_data(&self.state.context, safe_aad, authenticated_data)?;
         let content = FramedContent {
             group_id: self.state.context.group_id.clone(),
             epoch: self.state.context.epoch,
             sender: Sender::Member(self.state.own_leaf().0),
-            authenticated_data: VLBytes::new(authenticated_data.to_vec()),
+            authenticated_data: VLBytes::new(authenticated_data),
             body: FramedContentBody::Proposal(proposal.clone()),
         };
         let (message, auth) = self.state.frame_own(cs, content, |_| Ok(()))?;
@@ -161,7 +176,8 @@ impl Group {
             private_key,
             public_key: leaf.encryption_key.as_slice().to_vec(),
         };
-        let (message, reference) = self.send_proposal(services, Proposal::update(leaf), &[])?;
+        let (message, reference) =
+            self.send_proposal(services, Proposal::update(leaf), None, &[])?;
         self.state.own_updates.push((reference.clone(), key_pair));
         Ok((message, reference))
     }
@@ -185,13 +201,26 @@ impl Group {
         authenticated_data: &[u8],
         reuse_guard: ReuseGuard<'_>,
     ) -> Result<MlsMessage, GroupError> {
+        self.encrypt_application_inner(services, data, None, authenticated_data, reuse_guard)
+    }
+
+    pub(crate) fn encrypt_application_inner(
+        &mut self,
+        services: &Services<'_>,
+        data: &[u8],
+        safe_aad: Option<&SafeAad>,
+        authenticated_data: &[u8],
+        reuse_guard: ReuseGuard<'_>,
+    ) -> Result<MlsMessage, GroupError> {
         self.state.check_active()?;
         let cs = self.state.suite(services)?;
+        let authenticated_data =
+            outgoing_authenticated_data(&self.state.context, safe_aad, authenticated_data)?;
         let content = FramedContent {
             group_id: self.state.context.group_id.clone(),
             epoch: self.state.context.epoch,
             sender: Sender::Member(self.state.own_leaf().0),
-            authenticated_data: VLBytes::new(authenticated_data.to_vec()),
+            authenticated_data: VLBytes::new(authenticated_data),
             body: FramedContentBody::Application(VLBytes::new(data.to_vec())),
         };
         let auth = crate::framing::sign_private(
@@ -268,7 +297,20 @@ impl Group {
             ..st.context.clone()
         };
         let excluded: Vec<_> = applied.added.iter().map(|a| a.leaf_index).collect();
-        let with_path = options.force_path || path_required(&infos);
+        let with_path = options.force_path
+            || path_required(&infos)
+            || options.leaf_params.is_some()
+            || options.signature_key.is_some();
+        // Design hook H1: a new signature key for our leaf, checked against its private key.
+        let signer = match &options.signature_key {
+            Some(new) => {
+                if cs.signature_public_key(&new.private_key)? != new.public_key {
+                    return Err(crate::messages::CreationError::SignatureKeyPairMismatch.into());
+                }
+                new.clone()
+            }
+            None => st.signer.clone(),
+        };
         let nh = cs.params().hash_len();
         let (path, commit_secret, private, created) = if with_path {
             let key_pair = options
@@ -276,7 +318,13 @@ impl Group {
                 .clone()
                 .unwrap_or(HpkeKeySource::Generate)
                 .into_key_pair(cs)?;
-            let template = st.tree.leaf(own).ok_or(GroupError::NotAMember)?.clone();
+            let mut template = st.tree.leaf(own).ok_or(GroupError::NotAMember)?.clone();
+            if let Some(params) = &options.leaf_params {
+                template.credential = params.credential.clone();
+                template.capabilities = params.completed_capabilities(cs.cipher_suite(), &[]);
+                template.extensions = params.extensions.clone();
+            }
+            template.signature_key = signer.public_key.clone().into();
             let path_secret_0 = match &options.path_secret_0 {
                 Some(s) => s.clone(),
                 None => cs.random_secret()?,
@@ -288,7 +336,7 @@ impl Group {
                 NewLeaf {
                     template,
                     key_pair,
-                    signature_key: &st.signer.private_key,
+                    signature_key: &signer.private_key,
                 },
                 path_secret_0,
                 &excluded,
@@ -314,7 +362,11 @@ impl Group {
             group_id: st.context.group_id.clone(),
             epoch: st.context.epoch,
             sender: Sender::Member(own.0),
-            authenticated_data: VLBytes::new(options.authenticated_data.clone()),
+            authenticated_data: VLBytes::new(outgoing_authenticated_data(
+                &st.context,
+                options.safe_aad.as_ref(),
+                &options.authenticated_data,
+            )?),
             body: FramedContentBody::Commit(Commit {
                 proposals: list,
                 path,
@@ -361,7 +413,7 @@ impl Group {
             new_context,
             tree,
             private,
-            st.signer.clone(),
+            signer,
             epoch_secrets,
             interim,
             tag,
@@ -483,11 +535,12 @@ fn outsider_proposal(
     authenticated_data: &[u8],
 ) -> Result<MlsMessage, GroupError> {
     let cs = services.crypto.suite(group_context.cipher_suite)?;
+    let authenticated_data = outgoing_authenticated_data(group_context, None, authenticated_data)?;
     let content = FramedContent {
         group_id: group_context.group_id.clone(),
         epoch: group_context.epoch,
         sender,
-        authenticated_data: VLBytes::new(authenticated_data.to_vec()),
+        authenticated_data: VLBytes::new(authenticated_data),
         body: FramedContentBody::Proposal(proposal),
     };
     let auth = crate::framing::sign_public(cs, content, group_context, &signer.private_key)?;

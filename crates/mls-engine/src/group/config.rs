@@ -234,8 +234,19 @@ pub struct CommitOptions {
     pub leaf_key: Option<HpkeKeySource>,
     /// `path_secret[0]` of the UpdatePath (design hook H1; default: fresh).
     pub path_secret_0: Option<Secret>,
+    /// New credential, capabilities and extensions of our leaf in the UpdatePath (design hook
+    /// H1; default: those of our current leaf). Capabilities are completed as for any leaf.
+    pub leaf_params: Option<crate::messages::LeafNodeParams>,
+    /// A new signature key pair for our leaf in the UpdatePath (design hook H1; default:
+    /// unchanged). The Commit itself is signed with the current key; the new leaf with this
+    /// one, which we sign with from the new epoch on.
+    pub signature_key: Option<crate::crypto::SignatureKeyPair>,
     /// `authenticated_data` of the Commit.
     pub authenticated_data: Vec<u8>,
+    /// SafeAAD items put before `authenticated_data` (draft-ietf-mls-extensions-08 §4.9,
+    /// design hook H6). Needs a group that uses SafeAAD; when it does and this is `None`, an
+    /// empty `SafeAAD` is put there.
+    pub safe_aad: Option<crate::extensions::SafeAad>,
     /// Which resumption-PSK usages the Commit may inject (§12.1.4): `ReInit` / `Branch` for
     /// the first Commit of a group created by a ReInit or a branch (§11.2, §11.3).
     pub psk_usage: super::proposals::PskUsageContext,
@@ -252,7 +263,10 @@ impl Default for CommitOptions {
             group_info: false,
             leaf_key: None,
             path_secret_0: None,
+            leaf_params: None,
+            signature_key: None,
             authenticated_data: Vec::new(),
+            safe_aad: None,
             psk_usage: super::proposals::PskUsageContext::Normal,
         }
     }

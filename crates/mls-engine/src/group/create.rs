@@ -39,6 +39,9 @@ pub struct ExternalCommitOptions {
     pub authenticated_data: Vec<u8>,
     /// `path_secret[0]` of the UpdatePath (design hook H1; default: fresh).
     pub path_secret_0: Option<crate::crypto::Secret>,
+    /// SafeAAD items put before `authenticated_data` when the group (per the GroupInfo's
+    /// GroupContext) uses SafeAAD (draft-ietf-mls-extensions-08 §4.9, design hook H6).
+    pub safe_aad: Option<crate::extensions::SafeAad>,
 }
 
 impl Group {
@@ -278,7 +281,12 @@ impl Group {
             group_id: context.group_id.clone(),
             epoch: context.epoch,
             sender: Sender::NewMemberCommit,
-            authenticated_data: options.authenticated_data.into(),
+            authenticated_data: super::safe_aad::outgoing_authenticated_data(
+                &context,
+                options.safe_aad.as_ref(),
+                &options.authenticated_data,
+            )?
+            .into(),
             body: FramedContentBody::Commit(commit),
         };
         let mut auth = sign_public(cs, content, &context, &own.signature_key.private_key)?;
@@ -360,6 +368,12 @@ impl GroupState {
         let secret_tree =
             SecretTree::with_config(cs, encryption_secret, tree.n_leaves(), config.ratchet)?;
         resumption_psks.insert(context.epoch, epoch_secrets.resumption_psk.clone());
+        let application_export_secret = std::mem::replace(
+            &mut epoch_secrets.application_export_secret,
+            crate::crypto::Secret::new(Vec::new()),
+        );
+        let exporter_tree =
+            crate::extensions::ExporterTree::new(context.cipher_suite, application_export_secret);
         Ok(GroupState {
             config,
             context,
@@ -375,6 +389,7 @@ impl GroupState {
             resumption_psks,
             past_epochs: Vec::new(),
             status: GroupStatus::Active,
+            exporter_tree,
         })
     }
 }

@@ -183,6 +183,25 @@ pub enum GroupError {
     /// A cryptographic operation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// draft-ietf-mls-extensions-08 §4.4 (design hook H5): the component ID has no Exporter
+    /// Tree leaf (>= 2^16), or its secret was already consumed in this epoch.
+    #[error(transparent)]
+    SafeExport(#[from] crate::extensions::ExporterError),
+    /// draft-ietf-mls-extensions-08 §4.9 (design hook H6): the group requires SafeAAD (the
+    /// `safe_aad` component is in the GroupContext's `app_data_dictionary`) and a message's
+    /// `authenticated_data` does not start with a well-formed, sorted `SafeAAD`; or a SafeAAD
+    /// we were asked to send is misordered.
+    #[error(transparent)]
+    SafeAad(#[from] crate::extensions::SafeAadError),
+    /// draft-ietf-mls-extensions-08 §4.9: SafeAAD items were given for a message of a group
+    /// whose GroupContext does not have the `safe_aad` component, so receivers would not read
+    /// them as SafeAAD.
+    #[error("SafeAAD is not in use in this group (no safe_aad component in the GroupContext)")]
+    SafeAadNotInUse,
+    /// draft-ietf-mls-extensions-08 §4.6: an `app_data_dictionary` extension is malformed
+    /// (undecodable, unsorted or with two entries for one component).
+    #[error(transparent)]
+    AppData(#[from] crate::extensions::AppDataError),
 }
 
 impl From<PublicMessageError> for GroupError {

@@ -17,21 +17,26 @@
 //! §12.4.3.1; [`Group::join_by_external_commit`] §12.4.3.2; `propose_*` §12.1;
 //! [`Group::commit`] §12.4.1; [`Group::process`] §6, §12.1.8, §12.4.2.
 //!
-//! Design hooks (DESIGN §4): H1 given key material ([`CommitOptions::leaf_key`],
+//! Design hooks (DESIGN §4): H1 given key material ([`LeafSecrets`],
+//! [`CommitOptions::leaf_key`], [`CommitOptions::leaf_params`], [`CommitOptions::signature_key`],
 //! [`CommitOptions::path_secret_0`], [`OwnLeaf::encryption_key`],
 //! [`ExternalCommitOptions::path_secret_0`], [`Group::propose_update`]); H2 commits and
 //! Updates from our own leaf by a sibling ([`Services::with_own_leaf_resolver`]); H3 retained
 //! send keys ([`GroupConfig::retain_sent_keys`], [`Group::confirm_sent`]); H4 the sender's
-//! reuse guard ([`Group::encrypt_application_with`]); H8 [`Group::to_bytes`] /
-//! [`Group::from_bytes`].
+//! reuse guard ([`Group::encrypt_application_with`]); H5 the safe exporter
+//! ([`Group::safe_export_secret`]); H6 SafeAAD ([`CommitOptions::safe_aad`],
+//! [`Group::propose_with_safe_aad`], [`Group::encrypt_application_with_safe_aad`],
+//! [`Group::process_message`]); H8 [`Group::to_bytes`] / [`Group::from_bytes`].
 
 mod commit;
 mod config;
 mod create;
 mod error;
+mod leaf_secrets;
 mod process;
 mod proposal_list;
 pub mod proposals;
+mod safe_aad;
 mod state;
 mod state_codec;
 
@@ -43,5 +48,7 @@ pub use config::{
 };
 pub use create::ExternalCommitOptions;
 pub use error::GroupError;
+pub use leaf_secrets::LeafSecrets;
+pub use safe_aad::{safe_aad_in_use, ReceivedMessage};
 pub use state::{Group, GroupStatus, StoredProposal};
 pub use state_codec::STATE_FORMAT_VERSION;

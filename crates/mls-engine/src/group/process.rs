@@ -54,8 +54,21 @@ impl Group {
     }
 
     /// Processes a PublicMessage or PrivateMessage of this group (§6). On any error the group
-    /// state is unchanged.
+    /// state is unchanged. When the group uses SafeAAD (draft-ietf-mls-extensions-08 §4.9), a
+    /// message without a well-formed `SafeAAD` is refused; [`Group::process_message`] also
+    /// returns the parsed `SafeAAD`.
     pub fn process(
+        &mut self,
+        services: &Services<'_>,
+        message: &MlsMessage,
+        now: u64,
+    ) -> Result<ProcessedMessage, GroupError> {
+        self.process_message(services, message, now)
+            .map(|received| received.processed)
+    }
+
+    /// [`Group::process`] once the SafeAAD has been checked.
+    pub(crate) fn process_unchecked_aad(
         &mut self,
         services: &Services<'_>,
         message: &MlsMessage,

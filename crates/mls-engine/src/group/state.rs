@@ -77,6 +77,9 @@ pub struct GroupState {
     pub(crate) resumption_psks: ResumptionPskStore,
     pub(crate) past_epochs: Vec<PastEpoch>,
     pub(crate) status: GroupStatus,
+    /// The epoch's Exporter Tree (draft-ietf-mls-extensions-08 §4.4, design hook H5), rooted
+    /// at `application_export_secret`.
+    pub(crate) exporter_tree: crate::extensions::ExporterTree,
 }
 
 /// An MLS group as one member sees it (RFC 9420 §8-§12): create, join, propose, commit,
@@ -158,6 +161,32 @@ impl Group {
             .state
             .epoch_secrets
             .export(cs, label, context, length)?)
+    }
+
+    /// `SafeExportSecret(component_id)` of the current epoch (draft-ietf-mls-extensions-08
+    /// §4.4, design hook H5): the leaf `component_id` of the Exporter Tree rooted at
+    /// `application_export_secret = DeriveSecret(epoch_secret, "application_export")`. The
+    /// secret is consumed: asking again for the same component in this epoch is
+    /// `GroupError::SafeExport(ExporterError::AlreadyConsumed)`, and component IDs >= 2^16
+    /// (which have no leaf) are `ExporterError::ComponentIdOutOfRange`. Every node of the
+    /// tree on the way is deleted (RFC 9420 §9.2); the whole tree is dropped with the epoch.
+    /// On error the state is unchanged.
+    pub fn safe_export_secret(
+        &mut self,
+        services: &Services<'_>,
+        component_id: crate::extensions::ComponentId,
+    ) -> Result<Secret, GroupError> {
+        let cs = self.state.suite(services)?;
+        Ok(self
+            .state
+            .exporter_tree
+            .safe_export_secret(cs, component_id)?)
+    }
+
+    /// Whether `component_id`'s safe export secret is no longer available in this epoch
+    /// (consumed, or an ID >= 2^16).
+    pub fn safe_export_consumed(&self, component_id: crate::extensions::ComponentId) -> bool {
+        self.state.exporter_tree.is_consumed(component_id)
     }
 
     /// The ratchet tree of the current epoch.

@@ -1,6 +1,12 @@
 //! The whole group state as bytes (design hook H8): a TLS-encoded `GroupStateV1` preceded by
 //! its format version (`uint16`).
 //!
+//! Format versions: 1 (the first); 2 adds, at the end of `GroupStateV1`, the stored nodes of
+//! the epoch's Exporter Tree (draft-ietf-mls-extensions-08 §4.4, design hook H5). A version-1
+//! state lacks the Exporter Tree, whose root cannot be re-derived once `epoch_secret` is gone,
+//! so version 1 is refused (`UnknownStateVersion(1)`) rather than read with a silently empty
+//! exporter.
+//!
 //! Everything a member needs to continue is included: policy, GroupContext, public tree,
 //! private tree keys, signature key pair, epoch secrets, the secret tree (stored node secrets,
 //! ratchets, retained keys), transcript hashes, pending proposals and own Update keys,
@@ -31,7 +37,7 @@ use crate::schedule::{
 use crate::tree::{LeafIndex, NodeIndex, RatchetTree, TreeKemPrivate};
 
 /// The format version written by [`Group::to_bytes`].
-pub const STATE_FORMAT_VERSION: u16 = 1;
+pub const STATE_FORMAT_VERSION: u16 = 2;
 
 /// Secret octets in the encoding: `opaque<V>`, held in a zeroizing [`Secret`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +196,8 @@ struct GroupStateV1 {
     status: u8,
     reinit: Option<ReInit>,
     pending_commit: Option<PendingCommitV1>,
+    /// The Exporter Tree's stored node secrets (format version 2).
+    exporter_tree: Vec<NodeSecretV1>,
 }
 
 #[derive(Debug, TlsSerialize, TlsDeserializeBytes, TlsSize)]
@@ -461,6 +469,14 @@ fn state_v1(
         status,
         reinit,
         pending_commit,
+        exporter_tree: st
+            .exporter_tree
+            .nodes()
+            .map(|(x, secret)| NodeSecretV1 {
+                node: x,
+                secret: sb(secret),
+            })
+            .collect(),
     })
 }
 
@@ -513,7 +529,24 @@ fn state_from_v1(v: GroupStateV1) -> Result<GroupState, GroupError> {
         resumption_psk: e.resumption_psk.0,
         epoch_authenticator: e.epoch_authenticator.0,
         init_secret: e.init_secret.0,
+        // Moved into the Exporter Tree when the epoch began (see `GroupState::for_epoch`).
+        application_export_secret: Secret::new(Vec::new()),
     };
+    let hash_len = v
+        .context
+        .cipher_suite
+        .params()
+        .ok_or(GroupError::MalformedState("unknown cipher suite"))?
+        .hash_len();
+    let exporter_tree = crate::extensions::ExporterTree::from_nodes(
+        v.context.cipher_suite,
+        hash_len,
+        v.exporter_tree
+            .into_iter()
+            .map(|n| (n.node, n.secret.0))
+            .collect(),
+    )
+    .map_err(|_| GroupError::MalformedState("exporter tree"))?;
     let mut resumption_psks = ResumptionPskStore::new(v.resumption_psk_epochs);
     for r in v.resumption_psks {
         resumption_psks.insert(r.epoch, r.psk.0);
@@ -573,6 +606,7 @@ fn state_from_v1(v: GroupStateV1) -> Result<GroupState, GroupError> {
         resumption_psks,
         past_epochs,
         status,
+        exporter_tree,
     })
 }
 
@@ -628,11 +662,13 @@ mod tests {
     fn bad_input_is_refused() {
         let bytes = group().to_bytes().unwrap();
         let mut other_version = bytes.clone();
-        other_version[1] = 2;
-        assert_eq!(
-            Group::from_bytes(&other_version).unwrap_err(),
-            GroupError::UnknownStateVersion(2)
-        );
+        for version in [1u8, 3] {
+            other_version[1] = version;
+            assert_eq!(
+                Group::from_bytes(&other_version).unwrap_err(),
+                GroupError::UnknownStateVersion(version.into())
+            );
+        }
         for cut in [0, 1, 5, bytes.len() / 2, bytes.len() - 1] {
             assert!(Group::from_bytes(&bytes[..cut]).is_err());
         }

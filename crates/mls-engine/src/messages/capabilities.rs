@@ -94,6 +94,10 @@ pub enum GroupRequirementsError {
     /// An extension type appears twice in the GroupContext extensions (§13.4).
     #[error("duplicate GroupContext extension type 0x{:04x}", .0 .0)]
     DuplicateExtension(ExtensionType),
+    /// draft-ietf-mls-extensions-08 §4.6: the `app_data_dictionary` GroupContext extension
+    /// does not decode, or its entries are unsorted or repeat a component.
+    #[error("malformed app_data_dictionary extension: {0}")]
+    MalformedAppDataDictionary(crate::extensions::AppDataError),
 }
 
 /// What a group requires of every member's capabilities: its `required_capabilities`
@@ -130,6 +134,8 @@ impl GroupRequirements {
         let required = RequiredCapabilitiesExtension::find_in(extensions)
             .map_err(GroupRequirementsError::MalformedRequiredCapabilities)?
             .unwrap_or_default();
+        crate::extensions::AppDataDictionary::find_in(extensions)
+            .map_err(GroupRequirementsError::MalformedAppDataDictionary)?;
         Ok(Self {
             required_extension_types: required.extension_types,
             required_proposal_types: required.proposal_types,

@@ -232,6 +232,11 @@ pub struct EpochSecrets {
     pub epoch_authenticator: Secret,
     /// `DeriveSecret(epoch_secret, "init")`: the `init_secret` of the next epoch.
     pub init_secret: Secret,
+    /// `DeriveSecret(epoch_secret, "application_export")`: the root of the Exporter Tree
+    /// (draft-ietf-mls-extensions-08 §4.4, design hook H5). The group moves it into its
+    /// [`crate::extensions::ExporterTree`] (leaving an empty secret here), so it is deleted as
+    /// the tree is consumed.
+    pub application_export_secret: Secret,
 }
 
 impl EpochSecrets {
@@ -251,6 +256,7 @@ impl EpochSecrets {
             resumption_psk: derive("resumption")?,
             epoch_authenticator: derive("authentication")?,
             init_secret: derive("init")?,
+            application_export_secret: derive("application_export")?,
         })
     }
 
@@ -408,12 +414,32 @@ mod tests {
             &a.resumption_psk,
             &a.epoch_authenticator,
             &a.init_secret,
+            &a.application_export_secret,
         ];
         for (i, x) in all.iter().enumerate() {
             assert_eq!(x.len(), 32);
             for y in &all[i + 1..] {
                 assert_ne!(x, y);
             }
+        }
+    }
+
+    /// draft-ietf-mls-extensions-08 §4.4: `application_export_secret =
+    /// DeriveSecret(epoch_secret, "application_export")`, written out with the raw
+    /// `KDF.Expand` and `KDFLabel { uint16 length = Nh; opaque label<V> = "MLS 1.0
+    /// application_export"; opaque context<V> = ""; }`.
+    #[test]
+    fn application_export_secret_matches_the_formula() {
+        for id in [1u16, 2, 3] {
+            let cs = suite(id);
+            let epoch_secret = secret(9);
+            let label = b"MLS 1.0 application_export";
+            let mut info = vec![0, 32, label.len() as u8];
+            info.extend_from_slice(label);
+            info.push(0);
+            let expected = cs.kdf_expand(epoch_secret.as_bytes(), &info, 32).unwrap();
+            let secrets = EpochSecrets::from_epoch_secret(cs, &epoch_secret).unwrap();
+            assert_eq!(secrets.application_export_secret, expected);
         }
     }
 
