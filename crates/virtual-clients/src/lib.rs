@@ -1,0 +1,21 @@
+//! # virtual-clients
+//!
+//! MLS Virtual Clients (draft-kohbrok-mls-virtual-clients-04, "the draft"): several emulator
+//! clients, coordinated through their own MLS group (the emulation group), derive the key
+//! material of one shared leaf (the virtual client) in every higher-level group. Built on the
+//! general hooks of `mls-engine`; sans-IO like the engine.
+//!
+//! | module | draft |
+//! |---|---|
+//! | [`epoch`] | §5.2 emulation-epoch secrets |
+//! | [`pprf`] | §5.2-§5.3 the puncturable PRF over `epoch_base_secret` (DESIGN §5 rows 2-3) |
+//! | [`derivation`] | §5.3 operation secrets, key secrets and the DerivationInfoExtension |
+//! | [`reuse_guard`] | §5.6 the FF1 reuse guard (subgroups-00 §4, DESIGN §5 row 11) |
+//! | [`delivery`] | §5.1 delivery: ordered per-group logs, compare-and-append, fan-out |
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+pub mod epoch;
+pub mod pprf;
+pub mod derivation;
+pub mod reuse_guard;
+pub mod delivery;
