@@ -10,6 +10,7 @@
 //! | [`epoch`] | §5.2 emulation-epoch secrets |
 //! | [`pprf`] | §5.2-§5.3 the puncturable PRF over `epoch_base_secret` (DESIGN §5 rows 2-3) |
 //! | [`derivation`] | §5.3 operation secrets, key secrets and the DerivationInfoExtension |
+//! | [`wire`] | §5.2-§5.5 wire structs (`DerivationInfoExtension`, `EpochInfoTBE`, `HashInput`, `VirtualClientAction`...) and the sealing of `EpochInfoTBE` (rows 7-9) |
 //! | [`reuse_guard`] | §5.6 the FF1 reuse guard (subgroups-00 §4, DESIGN §5 row 11) |
 //! | [`delivery`] | §5.1 delivery: ordered per-group logs, compare-and-append, fan-out |
 #![forbid(unsafe_code)]
@@ -17,5 +18,6 @@
 pub mod epoch;
 pub mod pprf;
 pub mod derivation;
+pub mod wire;
 pub mod reuse_guard;
 pub mod delivery;
