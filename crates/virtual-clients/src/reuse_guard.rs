@@ -299,7 +299,7 @@ pub fn emulator_leaf_index(
 /// the error. If `finish` fails the message must be discarded: the closure then returned
 /// four zero octets, which carry no uniqueness guarantee.
 ///
-/// ```ignore
+/// ```text
 /// let sender = ReuseGuardSender::with_random(suite, &leaf_secret, my_index, leaves)?;
 /// let f = |nonce: &Secret| sender.guard_for(nonce);
 /// let message = group.encrypt_application_with(services, data, aad, ReuseGuard::FromNonce(&f))?;
