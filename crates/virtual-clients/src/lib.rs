@@ -13,6 +13,7 @@
 //! | [`wire`] | §5.2-§5.5 wire structs (`DerivationInfoExtension`, `EpochInfoTBE`, `HashInput`, `VirtualClientAction`...) and the sealing of `EpochInfoTBE` (rows 7-9) |
 //! | [`reuse_guard`] | §5.6 the FF1 reuse guard (subgroups-00 §4, DESIGN §5 row 11) |
 //! | [`delivery`] | §5.1 delivery: ordered per-group logs, compare-and-append, fan-out |
+//! | [`emulator`] | §5.3, §5.6 the emulator client: emulation epochs, higher-level groups as the virtual client |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub mod epoch;
@@ -21,3 +22,4 @@ pub mod derivation;
 pub mod wire;
 pub mod reuse_guard;
 pub mod delivery;
+pub mod emulator;

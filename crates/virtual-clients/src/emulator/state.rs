@@ -1,0 +1,241 @@
+//! The whole state of an [`EmulatorClient`] as bytes (DESIGN §6: one value a store writes in
+//! one transaction per processed message). Versioned; it holds secrets.
+//!
+//! ```text
+//! struct {
+//!   opaque encryption_key_secret<V>;
+//!   opaque epoch_id<V>;
+//! } LeafState;
+//!
+//! struct {
+//!   opaque group<V>;                 /* Group::to_bytes */
+//!   LeafState leaf;
+//!   optional<LeafState> pending;
+//!   UpdateLeaf updates<V>;           /* { opaque encryption_key<V>; LeafState leaf; } */
+//! } HigherGroupState;
+//!
+//! struct {
+//!   KeyPackage key_package;
+//!   opaque init_private_key<V>;
+//!   opaque encryption_private_key<V>;
+//!   opaque signature_private_key<V>;
+//!   opaque signature_public_key<V>;
+//!   LeafState leaf;
+//! } OwnKeyPackageState;
+//!
+//! struct {
+//!   uint16 version = 1;
+//!   opaque emulation_group<V>;       /* Group::to_bytes */
+//!   opaque epochs<V><V>;             /* EmulationEpochSecrets::to_bytes, oldest first */
+//!   HigherGroupState groups<V>;
+//!   OwnKeyPackageState key_packages<V>;
+//!   Credential credential;
+//! } EmulatorClientState;
+//! ```
+
+use std::collections::BTreeMap;
+
+use mls_engine::codec::{decode_exact, Credential, KeyPackage};
+use mls_engine::crypto::{
+    CryptoProvider, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey,
+};
+use mls_engine::group::Group;
+use mls_engine::messages::{key_package_ref, KeyPackageBundle, KeyPackagePrivate};
+use tls_codec::{
+    SecretVLBytes, Serialize as _, Size as _, TlsDeserialize, TlsDeserializeBytes, TlsSerialize,
+    TlsSize, VLBytes,
+};
+
+use super::{EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage};
+use crate::epoch::EmulationEpochSecrets;
+
+/// The version of the [`EmulatorClient::to_bytes`] format.
+pub const EMULATOR_STATE_VERSION: u16 = 1;
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct LeafStateV1 {
+    encryption_key_secret: SecretVLBytes,
+    epoch_id: VLBytes,
+}
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct UpdateLeafV1 {
+    encryption_key: VLBytes,
+    leaf: LeafStateV1,
+}
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct HigherGroupV1 {
+    group: SecretVLBytes,
+    leaf: LeafStateV1,
+    pending: Option<LeafStateV1>,
+    updates: Vec<UpdateLeafV1>,
+}
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct OwnKeyPackageV1 {
+    key_package: KeyPackage,
+    init_private_key: SecretVLBytes,
+    encryption_private_key: SecretVLBytes,
+    signature_private_key: SecretVLBytes,
+    signature_public_key: VLBytes,
+    leaf: LeafStateV1,
+}
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct EmulatorClientV1 {
+    version: u16,
+    emulation_group: SecretVLBytes,
+    epochs: Vec<SecretVLBytes>,
+    groups: Vec<HigherGroupV1>,
+    key_packages: Vec<OwnKeyPackageV1>,
+    credential: Credential,
+}
+
+/// `tls_codec` wants `Debug` on vector elements; these hold secrets, so print nothing.
+macro_rules! redacted_debug {
+    ($($t:ty),*) => {$(
+        impl core::fmt::Debug for $t {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(concat!(stringify!($t), "(..)"))
+            }
+        }
+    )*};
+}
+redacted_debug!(UpdateLeafV1, HigherGroupV1, OwnKeyPackageV1);
+
+fn leaf_to(leaf: &LeafState) -> LeafStateV1 {
+    LeafStateV1 {
+        encryption_key_secret: SecretVLBytes::new(leaf.encryption_key_secret.as_bytes().to_vec()),
+        epoch_id: VLBytes::new(leaf.epoch_id.clone()),
+    }
+}
+
+fn leaf_from(leaf: LeafStateV1) -> LeafState {
+    LeafState {
+        encryption_key_secret: Secret::new(leaf.encryption_key_secret.as_slice().to_vec()),
+        epoch_id: leaf.epoch_id.as_slice().to_vec(),
+    }
+}
+
+impl EmulatorClient {
+    /// The client's whole state (emulation group, emulation epochs, higher-level groups,
+    /// unused KeyPackages) as `EmulatorClientState` bytes. They hold secrets.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EmulatorError> {
+        let mut epochs = Vec::with_capacity(self.epochs.len());
+        for e in &self.epochs {
+            epochs.push(SecretVLBytes::new(e.to_bytes()?));
+        }
+        let mut groups = Vec::with_capacity(self.groups.len());
+        for g in self.groups.values() {
+            groups.push(HigherGroupV1 {
+                group: SecretVLBytes::new(g.group.to_bytes()?),
+                leaf: leaf_to(&g.leaf),
+                pending: g.pending.as_ref().map(leaf_to),
+                updates: g
+                    .updates
+                    .iter()
+                    .map(|(public, leaf)| UpdateLeafV1 {
+                        encryption_key: VLBytes::new(public.clone()),
+                        leaf: leaf_to(leaf),
+                    })
+                    .collect(),
+            });
+        }
+        let key_packages = self
+            .key_packages
+            .iter()
+            .map(|k| OwnKeyPackageV1 {
+                key_package: k.bundle.key_package.clone(),
+                init_private_key: SecretVLBytes::new(
+                    k.bundle.private.init_private_key.as_bytes().to_vec(),
+                ),
+                encryption_private_key: SecretVLBytes::new(
+                    k.bundle.private.encryption_private_key.as_bytes().to_vec(),
+                ),
+                signature_private_key: SecretVLBytes::new(
+                    k.signature_key.private_key.as_bytes().to_vec(),
+                ),
+                signature_public_key: VLBytes::new(k.signature_key.public_key.clone()),
+                leaf: leaf_to(&k.leaf),
+            })
+            .collect();
+        let state = EmulatorClientV1 {
+            version: EMULATOR_STATE_VERSION,
+            emulation_group: SecretVLBytes::new(self.emulation.to_bytes()?),
+            epochs,
+            groups,
+            key_packages,
+            credential: self.credential.clone(),
+        };
+        let mut out = Vec::with_capacity(state.tls_serialized_len());
+        state
+            .tls_serialize(&mut out)
+            .map_err(|e| EmulatorError::Codec(e.into()))?;
+        Ok(out)
+    }
+
+    /// Restores [`EmulatorClient::to_bytes`]. `crypto` recomputes the KeyPackageRefs.
+    pub fn from_bytes(crypto: &dyn CryptoProvider, bytes: &[u8]) -> Result<Self, EmulatorError> {
+        let state: EmulatorClientV1 = decode_exact(bytes)?;
+        if state.version != EMULATOR_STATE_VERSION {
+            return Err(EmulatorError::UnsupportedStateVersion(state.version));
+        }
+        let emulation = Group::from_bytes(state.emulation_group.as_slice())?;
+        if state.epochs.is_empty() {
+            return Err(EmulatorError::MalformedState("no emulation epoch"));
+        }
+        let mut epochs = Vec::with_capacity(state.epochs.len());
+        for e in &state.epochs {
+            epochs.push(EmulationEpochSecrets::from_bytes(e.as_slice())?);
+        }
+        let mut groups = BTreeMap::new();
+        for g in state.groups {
+            let group = Group::from_bytes(g.group.as_slice())?;
+            let group_id = group.group_id().to_vec();
+            let entry = HigherGroup {
+                group,
+                leaf: leaf_from(g.leaf),
+                pending: g.pending.map(leaf_from),
+                updates: g
+                    .updates
+                    .into_iter()
+                    .map(|u| (u.encryption_key.as_slice().to_vec(), leaf_from(u.leaf)))
+                    .collect(),
+            };
+            if groups.insert(group_id, entry).is_some() {
+                return Err(EmulatorError::MalformedState("two groups with one ID"));
+            }
+        }
+        let mut key_packages = Vec::with_capacity(state.key_packages.len());
+        for k in state.key_packages {
+            let suite = crypto.suite(k.key_package.cipher_suite)?;
+            let reference = key_package_ref(suite, &k.key_package)?;
+            key_packages.push(OwnKeyPackage {
+                bundle: KeyPackageBundle {
+                    key_package: k.key_package,
+                    private: KeyPackagePrivate {
+                        init_private_key: HpkePrivateKey::new(
+                            k.init_private_key.as_slice().to_vec(),
+                        ),
+                        encryption_private_key: HpkePrivateKey::new(
+                            k.encryption_private_key.as_slice().to_vec(),
+                        ),
+                    },
+                    reference,
+                },
+                signature_key: SignatureKeyPair {
+                    private_key: SignaturePrivateKey::new(
+                        k.signature_private_key.as_slice().to_vec(),
+                    ),
+                    public_key: k.signature_public_key.as_slice().to_vec(),
+                },
+                leaf: leaf_from(k.leaf),
+            });
+        }
+        let mut client = Self::with_emulation_epochs(emulation, epochs, state.credential);
+        client.groups = groups;
+        client.key_packages = key_packages;
+        Ok(client)
+    }
+}
