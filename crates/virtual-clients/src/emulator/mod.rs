@@ -34,9 +34,10 @@
 //! from a Welcome is given the KeyPackage itself by the application, e.g. by the publishing
 //! device; it re-derives the keys from the leaf's `DerivationInfoExtension`); siblings getting
 //! into a group *created* by one emulator client (state transfer, row 12: only the creator is
-//! in such a group); a storage trait (the whole state is one value for a store to write per
-//! processed message: [`EmulatorClient::to_bytes`] / [`EmulatorClient::from_bytes`]); expiry
-//! of unused KeyPackages (they pin their emulation epoch until used).
+//! in such a group); expiry of unused KeyPackages (they pin their emulation epoch until used).
+//! Storage is in [`crate::storage`]: the whole state is one value
+//! ([`EmulatorClient::to_bytes`] / [`EmulatorClient::from_bytes`]) that
+//! [`crate::storage::PersistentEmulator`] saves once per processed message.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
