@@ -14,6 +14,7 @@
 //! | [`reuse_guard`] | §5.6 the FF1 reuse guard (subgroups-00 §4, DESIGN §5 row 11) |
 //! | [`delivery`] | §5.1 delivery: ordered per-group logs, compare-and-append, fan-out |
 //! | [`emulator`] | §5.3, §5.6 the emulator client: emulation epochs, higher-level groups as the virtual client |
+//! | [`storage`] | DESIGN §6: the store trait, an in-memory store, one atomic save per processed message |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub mod epoch;
@@ -23,3 +24,4 @@ pub mod wire;
 pub mod reuse_guard;
 pub mod delivery;
 pub mod emulator;
+pub mod storage;

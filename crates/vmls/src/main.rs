@@ -1,6 +1,7 @@
 //! `vmls`: the command-line program of the vmls project.
 #![forbid(unsafe_code)]
 
+mod demo;
 mod inspect;
 
 use std::process::ExitCode;
@@ -21,6 +22,12 @@ enum Command {
     Suites,
     /// Decode an MLS structure strictly and print it.
     Inspect(inspect::InspectArgs),
+    /// Run the virtual-clients scenario step by step, beside the same with one leaf per device.
+    Demo {
+        /// Print only the summary table.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -31,6 +38,23 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Inspect(args) => inspect::run(&args).map(|report| print!("{report}")),
+        Command::Demo { quiet } => {
+            let mut print = |line: &str| {
+                if !quiet {
+                    println!("{line}");
+                }
+            };
+            match demo::run(&mut print) {
+                Ok(summary) => {
+                    print!("{summary}");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("vmls demo: FAILED: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
