@@ -59,7 +59,8 @@ use mls_engine::messages::{
 };
 
 use crate::derivation::{
-    derivation_info_of, derive_for_receiver, derive_for_sender, DerivationError, VirtualClientKeys,
+    derivation_info_of, derive_for_receiver, derive_for_sender, DerivationError, KeySecrets,
+    VirtualClientKeys,
 };
 use crate::epoch::{EmulationEpochSecrets, EpochError};
 use crate::reuse_guard::{ReuseGuardError, ReuseGuardSender};
@@ -134,6 +135,16 @@ struct LeafState {
     epoch_id: Vec<u8>,
 }
 
+impl LeafState {
+    /// The state of a leaf derived with `key_secrets` from emulation epoch `epoch`.
+    fn derived(key_secrets: &KeySecrets, epoch: &EmulationEpochSecrets) -> Self {
+        Self {
+            encryption_key_secret: key_secrets.encryption_key_secret.clone(),
+            epoch_id: epoch.epoch_id().to_vec(),
+        }
+    }
+}
+
 /// One higher-level group as the virtual client.
 #[derive(Debug, Clone)]
 struct HigherGroup {
@@ -200,10 +211,7 @@ impl Rederive<'_> {
             received.puncture(&mut punctured, self.emulation)?;
             let found = Found {
                 index,
-                leaf: LeafState {
-                    encryption_key_secret: received.key_secrets.encryption_key_secret.clone(),
-                    epoch_id: punctured.epoch_id().to_vec(),
-                },
+                leaf: LeafState::derived(&received.key_secrets, &punctured),
                 punctured,
             };
             Ok((found, keys))
@@ -503,10 +511,7 @@ impl EmulatorClient {
         self.key_packages.push(OwnKeyPackage {
             bundle,
             signature_key: secrets.signature_key.clone(),
-            leaf: LeafState {
-                encryption_key_secret: sent.key_secrets.encryption_key_secret.clone(),
-                epoch_id: epoch.epoch_id().to_vec(),
-            },
+            leaf: LeafState::derived(&sent.key_secrets, &epoch),
         });
         self.install_newest(epoch);
         Ok(key_package)
@@ -570,10 +575,7 @@ impl EmulatorClient {
             now,
         )?;
         received.puncture(&mut epoch, emu)?;
-        let leaf = LeafState {
-            encryption_key_secret: received.key_secrets.encryption_key_secret.clone(),
-            epoch_id: epoch.epoch_id().to_vec(),
-        };
+        let leaf = LeafState::derived(&received.key_secrets, &epoch);
         let group_id = self.insert_group(group, leaf)?;
         if let Some(slot) = self.epochs.get_mut(index) {
             *slot = epoch;
@@ -624,10 +626,7 @@ impl EmulatorClient {
             lifetime,
             vec![],
         )?;
-        let leaf = LeafState {
-            encryption_key_secret: sent.key_secrets.encryption_key_secret.clone(),
-            epoch_id: epoch.epoch_id().to_vec(),
-        };
+        let leaf = LeafState::derived(&sent.key_secrets, &epoch);
         self.insert_group(group, leaf)?;
         self.install_newest(epoch);
         Ok(())
@@ -663,10 +662,7 @@ impl EmulatorClient {
         let out = entry
             .group
             .commit(services, secrets.commit_options(params, options), now)?;
-        entry.pending = Some(LeafState {
-            encryption_key_secret: sent.key_secrets.encryption_key_secret.clone(),
-            epoch_id: epoch.epoch_id().to_vec(),
-        });
+        entry.pending = Some(LeafState::derived(&sent.key_secrets, &epoch));
         self.install_newest(epoch);
         Ok(out)
     }
@@ -715,13 +711,9 @@ impl EmulatorClient {
         let public = higher
             .hpke_derive_key_pair(sent.key_secrets.encryption_key_secret.as_bytes())?
             .public_key;
-        entry.updates.push((
-            public,
-            LeafState {
-                encryption_key_secret: sent.key_secrets.encryption_key_secret.clone(),
-                epoch_id: epoch.epoch_id().to_vec(),
-            },
-        ));
+        entry
+            .updates
+            .push((public, LeafState::derived(&sent.key_secrets, &epoch)));
         self.install_newest(epoch);
         Ok(message)
     }
