@@ -17,11 +17,11 @@
 //! | [`storage`] | DESIGN §6: the store trait, an in-memory store, one atomic save per processed message |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+pub mod delivery;
+pub mod derivation;
+pub mod emulator;
 pub mod epoch;
 pub mod pprf;
-pub mod derivation;
-pub mod wire;
 pub mod reuse_guard;
-pub mod delivery;
-pub mod emulator;
 pub mod storage;
+pub mod wire;
