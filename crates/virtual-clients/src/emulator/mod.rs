@@ -493,6 +493,15 @@ impl EmulatorClient {
         bytes: &[u8],
         now: u64,
     ) -> Result<ProcessedMessage, EmulatorError> {
+        // The size check `Group::process_bytes` makes, before decoding.
+        let max = self.emulation.config().max_message_size;
+        if bytes.len() > max as usize {
+            return Err(GroupError::MessageTooLarge {
+                size: bytes.len(),
+                max,
+            }
+            .into());
+        }
         let message = MlsMessage::decode(bytes).map_err(GroupError::from)?;
         let mut emulation = self.emulation.clone();
         let received = emulation.process_message(services, &message, now)?;
