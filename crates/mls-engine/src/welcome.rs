@@ -123,7 +123,7 @@ fn check_welcome_suite(cs: &dyn SuiteProvider, welcome: &Welcome) -> Result<(), 
     Ok(())
 }
 
-fn check_key_package_suite(
+pub(crate) fn check_key_package_suite(
     key_package: &KeyPackage,
     group: CipherSuite,
 ) -> Result<(), WelcomeError> {
@@ -216,8 +216,20 @@ pub fn decrypt_group_secrets(
     key_package_ref: &KeyPackageRef,
     init_private_key: &HpkePrivateKey,
 ) -> Result<GroupSecrets, WelcomeError> {
-    check_welcome_suite(cs, welcome)?;
     check_key_package_suite(key_package, welcome.cipher_suite)?;
+    decrypt_group_secrets_by_ref(cs, welcome, key_package_ref, init_private_key)
+}
+
+/// [`decrypt_group_secrets`] for a joiner that knows only the `KeyPackageRef` and the
+/// `init_key`'s private key, not the KeyPackage itself (a virtual client's sibling, draft
+/// `KeyPackageUpload`): the Welcome's cipher suite is checked, not the KeyPackage's.
+pub fn decrypt_group_secrets_by_ref(
+    cs: &dyn SuiteProvider,
+    welcome: &Welcome,
+    key_package_ref: &KeyPackageRef,
+    init_private_key: &HpkePrivateKey,
+) -> Result<GroupSecrets, WelcomeError> {
+    check_welcome_suite(cs, welcome)?;
     let entry = welcome
         .secrets_for(key_package_ref)
         .ok_or(WelcomeError::NoSecretsForKeyPackage)?;
@@ -322,8 +334,29 @@ pub fn process_welcome<K: AsRef<[u8]>>(
     psk_secret: impl FnOnce(&[PreSharedKeyID]) -> Option<Secret>,
     signer_key: impl FnOnce(&GroupInfo) -> Option<K>,
 ) -> Result<WelcomeContents, WelcomeError> {
+    check_key_package_suite(key_package, welcome.cipher_suite)?;
+    process_welcome_by_ref(
+        cs,
+        welcome,
+        key_package_ref,
+        init_private_key,
+        psk_secret,
+        signer_key,
+    )
+}
+
+/// [`process_welcome`] for a joiner that knows only the `KeyPackageRef` and the `init_key`'s
+/// private key (see [`decrypt_group_secrets_by_ref`]).
+pub fn process_welcome_by_ref<K: AsRef<[u8]>>(
+    cs: &dyn SuiteProvider,
+    welcome: &Welcome,
+    key_package_ref: &KeyPackageRef,
+    init_private_key: &HpkePrivateKey,
+    psk_secret: impl FnOnce(&[PreSharedKeyID]) -> Option<Secret>,
+    signer_key: impl FnOnce(&GroupInfo) -> Option<K>,
+) -> Result<WelcomeContents, WelcomeError> {
     let group_secrets =
-        decrypt_group_secrets(cs, welcome, key_package, key_package_ref, init_private_key)?;
+        decrypt_group_secrets_by_ref(cs, welcome, key_package_ref, init_private_key)?;
     let psk_secret = if group_secrets.psks.is_empty() {
         Secret::zero(cs.params().hash_len())
     } else {

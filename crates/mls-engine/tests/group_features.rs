@@ -588,3 +588,78 @@ fn reinit_then_new_group_with_resumption_psk() {
     )
     .is_err());
 }
+
+#[test]
+fn join_from_welcome_by_ref_with_the_key_material_only() {
+    for suite in SUITES {
+        let mut g = TestGroup::new(suite, 2, true, HandshakeWireFormat::Public);
+        let joiner = Client::new(suite, "joiner");
+        let other = Client::new(suite, "other");
+        let kp = joiner.key_package();
+        let other_kp = other.key_package();
+        let out = g.members[0]
+            .group
+            .commit(
+                &svc(),
+                CommitOptions::new()
+                    .proposal(Proposal::add(other_kp.key_package.clone()))
+                    .proposal(Proposal::add(kp.key_package.clone())),
+                NOW,
+            )
+            .unwrap();
+        g.members[0].group.merge_pending_commit().unwrap();
+        let welcome = out.welcome.as_ref().unwrap();
+        let key_pair =
+            |kp: &mls_engine::messages::KeyPackageBundle| mls_engine::crypto::HpkeKeyPair {
+                private_key: kp.private.encryption_private_key.clone(),
+                public_key: kp.key_package.leaf_node.encryption_key.as_slice().to_vec(),
+            };
+        let joined = Group::join_from_welcome_by_ref(
+            &svc(),
+            g.config,
+            welcome,
+            &kp.reference,
+            &kp.private.init_private_key,
+            key_pair(&kp),
+            joiner.signer.clone(),
+            None,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            joined.epoch_authenticator(),
+            g.members[0].group.epoch_authenticator()
+        );
+        assert_eq!(joined.own_leaf_index(), LeafIndex(3));
+        // An unknown reference: no secrets for it.
+        assert!(matches!(
+            Group::join_from_welcome_by_ref(
+                &svc(),
+                g.config,
+                welcome,
+                &mls_engine::codec::KeyPackageRef::from(vec![9; kp.reference.as_slice().len()]),
+                &kp.private.init_private_key,
+                key_pair(&kp),
+                joiner.signer.clone(),
+                None,
+                NOW,
+            ),
+            Err(GroupError::Welcome(_))
+        ));
+        // The right reference but another member's leaf keys: our leaf is not in the tree.
+        assert!(matches!(
+            Group::join_from_welcome_by_ref(
+                &svc(),
+                g.config,
+                welcome,
+                &kp.reference,
+                &kp.private.init_private_key,
+                key_pair(&kp),
+                other.signer.clone(),
+                None,
+                NOW,
+            ),
+            Err(GroupError::OwnLeafNotInTree)
+        ));
+    }
+}

@@ -66,6 +66,10 @@ fn alice(cipher_suite: CipherSuite) -> (EmulatorClient, EmulatorClient) {
         Credential::basic(b"alice-2".to_vec()),
         lifetime(),
     )
+    .with_leaf(EmulatorClient::emulation_leaf_params(
+        cipher_suite,
+        Credential::basic(b"alice-2".to_vec()),
+    ))
     .build_fresh(cs, &key)
     .unwrap();
     let out = e1

@@ -92,6 +92,10 @@ fn setup() -> (EmulatorClient, PersistentEmulator<FlakyStore>, Group) {
     .unwrap();
     let key = cs.signature_generate_key_pair().unwrap();
     let kp2 = KeyPackageParams::new(cipher_suite, Credential::basic(ID.to_vec()), lifetime())
+        .with_leaf(EmulatorClient::emulation_leaf_params(
+            cipher_suite,
+            Credential::basic(ID.to_vec()),
+        ))
         .build_fresh(cs, &key)
         .unwrap();
     let out = e1

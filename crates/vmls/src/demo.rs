@@ -316,6 +316,20 @@ fn own_leaf(name: String) -> Result<OwnLeaf, DemoError> {
 }
 
 /// A fresh ordinary KeyPackage for `who` and its signature key.
+/// A device's KeyPackage for its emulation group (its leaf supports the emulation group's
+/// `app_data_dictionary`, i.e. SafeAAD).
+fn emulator_key_package(
+    who: Device,
+) -> Result<(KeyPackageBundle, mls_engine::crypto::SignatureKeyPair), DemoError> {
+    let suite = CRYPTO.suite(SUITE)?;
+    let key = suite.signature_generate_key_pair()?;
+    let credential = Credential::basic(who.to_string().into_bytes());
+    let bundle = KeyPackageParams::new(SUITE, credential.clone(), lifetime())
+        .with_leaf(EmulatorClient::emulation_leaf_params(SUITE, credential))
+        .build_fresh(suite, &key)?;
+    Ok((bundle, key))
+}
+
 fn plain_key_package(
     who: Device,
 ) -> Result<(KeyPackageBundle, mls_engine::crypto::SignatureKeyPair), DemoError> {
@@ -551,7 +565,7 @@ impl VirtualWorld {
         self.devices(person).push(creator);
         for n in 2..=person.devices() {
             let new = dev(person, n);
-            let (bundle, key) = plain_key_package(new)?;
+            let (bundle, key) = emulator_key_package(new)?;
             let kp_size = encode(MlsMessageBody::KeyPackage(bundle.key_package.clone()))?.len();
             log.traffic.emulation.add(kp_size, 1);
             let devices = self.devices(person);

@@ -11,11 +11,11 @@ use super::proposal_list::{
 use super::state::{resolve_psk_secret, Group, GroupState, GroupStatus};
 use crate::codec::{
     encode, Commit, Extension, ExtensionPayload as _, ExternalInit, ExternalPubExtension,
-    FramedContent, FramedContentBody, GroupContext, GroupInfo, HpkePublicKey, LeafNode,
-    LeafNodeSource, Lifetime, MlsMessage, MlsMessageBody, PreSharedKeyID, Proposal, ProposalOrRef,
-    ProtocolVersion, RatchetTreeExtension, Sender, SignaturePublicKey, Welcome,
+    FramedContent, FramedContentBody, GroupContext, GroupInfo, HpkePublicKey, KeyPackageRef,
+    LeafNode, LeafNodeSource, Lifetime, MlsMessage, MlsMessageBody, PreSharedKeyID, Proposal,
+    ProposalOrRef, ProtocolVersion, RatchetTreeExtension, Sender, SignaturePublicKey, Welcome,
 };
-use crate::crypto::{MlsCrypto as _, SignatureKeyPair, SuiteProvider};
+use crate::crypto::{HpkePrivateKey, MlsCrypto as _, SignatureKeyPair, SuiteProvider};
 use crate::framing::{protect_public, sign_public};
 use crate::messages::{
     validate_leaf_node, GroupRequirements, KeyPackageBundle, LeafNodeOrigin, LeafNodeTarget,
@@ -26,7 +26,7 @@ use crate::schedule::{
     interim_transcript_hash, EpochSecrets, KeySchedule, ResumptionPskStore, SecretTree,
 };
 use crate::tree::{create_update_path, math, LeafIndex, NewLeaf, RatchetTree, TreeKemPrivate};
-use crate::welcome::process_welcome;
+use crate::welcome::process_welcome_by_ref;
 
 /// What a joiner by external commit adds to its Commit (§12.4.3.2).
 #[derive(Debug, Clone, Default)]
@@ -116,13 +116,87 @@ impl Group {
         now: u64,
     ) -> Result<Group, GroupError> {
         let cs = services.crypto.suite(welcome.cipher_suite)?;
-        let mut tree_slot: Option<Result<RatchetTree, GroupError>> = None;
-        let contents = process_welcome(
-            cs,
+        crate::welcome::check_key_package_suite(&key_package.key_package, welcome.cipher_suite)
+            .map_err(GroupError::from)?;
+        let own_leaf_node = &key_package.key_package.leaf_node;
+        Self::join_welcome_inner(
+            services,
+            config,
             welcome,
-            &key_package.key_package,
             &key_package.reference,
             &key_package.private.init_private_key,
+            |leaf| leaf == own_leaf_node,
+            crate::crypto::HpkeKeyPair {
+                private_key: key_package.private.encryption_private_key.clone(),
+                public_key: own_leaf_node.encryption_key.as_slice().to_vec(),
+            },
+            signature_key,
+            ratchet_tree,
+            now,
+            cs,
+        )
+    }
+
+    /// Joins from a Welcome (§12.4.3.1) knowing only the `KeyPackageRef` it was sent to and
+    /// the key material of that KeyPackage, not the KeyPackage itself (a sibling of a virtual
+    /// client after a `KeyPackageUpload`, draft-kohbrok-mls-virtual-clients §5.5.1): the
+    /// `EncryptedGroupSecrets` are found by `key_package_ref` and opened with
+    /// `init_private_key`; our leaf is the one whose `encryption_key` and `signature_key` are
+    /// `encryption_key`'s and `signature_key`'s public keys. Otherwise exactly
+    /// [`Group::join_from_welcome`] (same checks).
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_from_welcome_by_ref(
+        services: &Services<'_>,
+        config: GroupConfig,
+        welcome: &Welcome,
+        key_package_ref: &KeyPackageRef,
+        init_private_key: &HpkePrivateKey,
+        encryption_key: crate::crypto::HpkeKeyPair,
+        signature_key: SignatureKeyPair,
+        ratchet_tree: Option<RatchetTree>,
+        now: u64,
+    ) -> Result<Group, GroupError> {
+        let cs = services.crypto.suite(welcome.cipher_suite)?;
+        let public = encryption_key.public_key.clone();
+        let signature_public = signature_key.public_key.clone();
+        Self::join_welcome_inner(
+            services,
+            config,
+            welcome,
+            key_package_ref,
+            init_private_key,
+            |leaf| {
+                leaf.encryption_key.as_slice() == public.as_slice()
+                    && leaf.signature_key.as_slice() == signature_public.as_slice()
+            },
+            encryption_key,
+            signature_key,
+            ratchet_tree,
+            now,
+            cs,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join_welcome_inner(
+        services: &Services<'_>,
+        config: GroupConfig,
+        welcome: &Welcome,
+        key_package_ref: &KeyPackageRef,
+        init_private_key: &HpkePrivateKey,
+        is_own_leaf: impl Fn(&LeafNode) -> bool,
+        encryption_key: crate::crypto::HpkeKeyPair,
+        signature_key: SignatureKeyPair,
+        ratchet_tree: Option<RatchetTree>,
+        now: u64,
+        cs: &dyn SuiteProvider,
+    ) -> Result<Group, GroupError> {
+        let mut tree_slot: Option<Result<RatchetTree, GroupError>> = None;
+        let contents = process_welcome_by_ref(
+            cs,
+            welcome,
+            key_package_ref,
+            init_private_key,
             |psks| resolve_psk_secret(cs, services, psks, &[], None).ok(),
             |info: &GroupInfo| {
                 let tree = tree_from_group_info(&info.extensions, ratchet_tree);
@@ -149,21 +223,10 @@ impl Group {
         validate_tree(cs, services, &config, &tree, &context, now)?;
         let own_leaf = tree
             .leaves()
-            .find(|(_, leaf)| *leaf == &key_package.key_package.leaf_node)
+            .find(|(_, leaf)| is_own_leaf(leaf))
             .map(|(i, _)| i)
             .ok_or(GroupError::OwnLeafNotInTree)?;
-        let mut private = TreeKemPrivate::new(
-            own_leaf,
-            crate::crypto::HpkeKeyPair {
-                private_key: key_package.private.encryption_private_key.clone(),
-                public_key: key_package
-                    .key_package
-                    .leaf_node
-                    .encryption_key
-                    .as_slice()
-                    .to_vec(),
-            },
-        );
+        let mut private = TreeKemPrivate::new(own_leaf, encryption_key);
         if let Some(path_secret) = contents.path_secret {
             let start = math::common_ancestor(own_leaf.node(), LeafIndex(group_info.signer).node());
             private.implant_path_secret(cs, &tree, start, path_secret.path_secret)?;

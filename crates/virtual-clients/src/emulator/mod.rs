@@ -30,9 +30,17 @@
 //!   engine encrypted, the message is discarded and its generation skipped, exactly as for a
 //!   send the delivery service refused.
 //!
-//! Not in this first cut: the `KeyPackageUpload` / `ExternalJoin` actions (a sibling joining
-//! from a Welcome is given the KeyPackage itself by the application, e.g. by the publishing
-//! device; it re-derives the keys from the leaf's `DerivationInfoExtension`); siblings getting
+//! * **KeyPackageUpload** (§5.5.1, row 13). The emulation group uses SafeAAD (its GroupContext
+//!   has an `app_data_dictionary` with the `safe_aad` component listing [`VC_COMPONENT_ID`]).
+//!   [`EmulatorClient::publish_key_packages`] derives KeyPackages and makes an emulation-group
+//!   Commit whose SafeAAD item of component [`VC_COMPONENT_ID`] is the `KeyPackageUpload`
+//!   action; every sibling processing that Commit records each `KeyPackageRef` with
+//!   (`epoch_id`, committer's leaf index, `random`) and can join from a Welcome sent to any of
+//!   them ([`EmulatorClient::join_from_welcome_by_ref`]) without being handed the KeyPackage.
+//!   A recorded entry pins its emulation epoch until it is used.
+//!
+//! Not in this first cut: the `ExternalJoin` action (a sibling may also join from a Welcome
+//! by being given the KeyPackage itself: [`EmulatorClient::join_from_welcome`]); siblings getting
 //! into a group *created* by one emulator client (state transfer, row 12: only the creator is
 //! in such a group); expiry of unused KeyPackages (they pin their emulation epoch until used).
 //! Storage is in [`crate::storage`]: the whole state is one value
@@ -58,13 +66,22 @@ use mls_engine::messages::{
     key_package_ref, CreationError, KeyPackageBundle, KeyPackageParams, LeafNodeParams,
 };
 
+use crate::derivation::derive_from_parts;
 use crate::derivation::{
     derivation_info_of, derive_for_receiver, derive_for_sender, DerivationError, KeySecrets,
     VirtualClientKeys,
 };
-use crate::epoch::{EmulationEpochSecrets, EpochError};
+use crate::epoch::{EmulationEpochSecrets, EpochError, VC_COMPONENT_ID};
 use crate::reuse_guard::{ReuseGuardError, ReuseGuardSender};
-use crate::wire::{DerivationInfoExtension, WireError};
+use crate::wire::{
+    DerivationInfoExtension, KeyPackageInfo, KeyPackageUpload, VirtualClientAction, WireError,
+};
+use mls_engine::codec::{KeyPackageRef, Sender};
+use mls_engine::extensions::{
+    AppDataDictionary, AppDataError, ComponentsList, SafeAad, SafeAadError, APP_DATA_DICTIONARY,
+    SAFE_AAD,
+};
+use tls_codec::VLBytes;
 
 mod state;
 pub use state::EMULATOR_STATE_VERSION;
@@ -121,6 +138,19 @@ pub enum EmulatorError {
     /// A stored state has a version we do not read.
     #[error("emulator client state version {0} is not supported")]
     UnsupportedStateVersion(u16),
+    /// No KeyPackage of the Welcome is one this client published or learned from a
+    /// sibling's `KeyPackageUpload`.
+    #[error("the Welcome is for no KeyPackageRef this emulator client knows")]
+    UnknownKeyPackageRef,
+    /// A `KeyPackageUpload` lists no KeyPackage or the same `KeyPackageRef` twice.
+    #[error("malformed KeyPackageUpload: {0}")]
+    MalformedUpload(&'static str),
+    /// The emulation group's SafeAAD could not be built or read.
+    #[error(transparent)]
+    SafeAad(#[from] SafeAadError),
+    /// The emulation group's `app_data_dictionary` could not be built.
+    #[error(transparent)]
+    AppData(#[from] AppDataError),
     /// A stored state is inconsistent.
     #[error("malformed emulator client state: {0}")]
     MalformedState(&'static str),
@@ -164,6 +194,17 @@ struct OwnKeyPackage {
     leaf: LeafState,
 }
 
+/// A KeyPackage a sibling announced in a `KeyPackageUpload` (§5.5.1): enough to re-derive its
+/// keys from emulation epoch `epoch_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UploadedKeyPackage {
+    reference: KeyPackageRef,
+    epoch_id: Vec<u8>,
+    /// The emulation-group leaf index of the Commit's sender (the deriving emulator client).
+    leaf_index: u32,
+    random: Vec<u8>,
+}
+
 /// One emulator client of a virtual client: its emulation group, the emulation epochs it
 /// keeps, and its higher-level groups (all at the virtual client's leaf).
 #[derive(Debug, Clone)]
@@ -173,6 +214,8 @@ pub struct EmulatorClient {
     epochs: Vec<EmulationEpochSecrets>,
     groups: BTreeMap<Vec<u8>, HigherGroup>,
     key_packages: Vec<OwnKeyPackage>,
+    /// KeyPackages siblings announced with a `KeyPackageUpload`, not yet used.
+    uploaded: Vec<UploadedKeyPackage>,
     credential: Credential,
     config: GroupConfig,
 }
@@ -241,6 +284,18 @@ impl OwnLeafResolver for Rederive<'_> {
     }
 }
 
+/// The `VirtualClientAction` of a SafeAAD (its item of component [`VC_COMPONENT_ID`]), if
+/// it has one.
+fn action_of(safe_aad: &SafeAad) -> Result<Option<VirtualClientAction>, EmulatorError> {
+    safe_aad
+        .aad_items
+        .iter()
+        .find(|i| i.component_id == VC_COMPONENT_ID)
+        .map(VirtualClientAction::from_safe_aad_item)
+        .transpose()
+        .map_err(EmulatorError::from)
+}
+
 fn find_epoch(
     epochs: &[EmulationEpochSecrets],
     ext: &DerivationInfoExtension,
@@ -263,6 +318,20 @@ impl EmulatorClient {
         lifetime: Lifetime,
         credential: Credential,
     ) -> Result<Self, EmulatorError> {
+        let mut own = own;
+        if !own
+            .params
+            .capabilities
+            .extensions
+            .contains(&APP_DATA_DICTIONARY)
+        {
+            own.params.capabilities.extensions.push(APP_DATA_DICTIONARY);
+        }
+        let mut dictionary = AppDataDictionary::default();
+        dictionary.insert(
+            SAFE_AAD,
+            ComponentsList::new(vec![VC_COMPONENT_ID]).to_bytes()?,
+        );
         let mut emulation = Group::create(
             services,
             GroupConfig::default(),
@@ -270,14 +339,28 @@ impl EmulatorClient {
             cipher_suite,
             own,
             lifetime,
-            vec![],
+            vec![dictionary.to_extension()?],
         )?;
         let epoch = EmulationEpochSecrets::from_group(&mut emulation, services)?;
         Ok(Self::with_emulation(emulation, epoch, credential))
     }
 
+    /// The LeafNode parameters of an emulator client's own leaf in the emulation group
+    /// (creator's leaf or a further device's KeyPackage): `credential`, default capabilities
+    /// plus the `app_data_dictionary` extension the emulation group's GroupContext carries
+    /// (SafeAAD, row 13), which every member must support.
+    pub fn emulation_leaf_params(
+        cipher_suite: CipherSuite,
+        credential: Credential,
+    ) -> LeafNodeParams {
+        let mut params = LeafNodeParams::new(cipher_suite, credential);
+        params.capabilities.extensions.push(APP_DATA_DICTIONARY);
+        params
+    }
+
     /// A further emulator client: joins the emulation group from `welcome` (sent to this
-    /// device's `key_package`).
+    /// device's `key_package`, whose leaf supports the `app_data_dictionary` extension: see
+    /// [`EmulatorClient::emulation_leaf_params`]).
     pub fn join(
         services: &Services<'_>,
         welcome: &Welcome,
@@ -317,6 +400,7 @@ impl EmulatorClient {
             epochs,
             groups: BTreeMap::new(),
             key_packages: Vec::new(),
+            uploaded: Vec::new(),
             credential,
             config: GroupConfig {
                 retain_sent_keys: true,
@@ -409,14 +493,80 @@ impl EmulatorClient {
         bytes: &[u8],
         now: u64,
     ) -> Result<ProcessedMessage, EmulatorError> {
+        // The size check `Group::process_bytes` makes, before decoding.
+        let max = self.emulation.config().max_message_size;
+        if bytes.len() > max as usize {
+            return Err(GroupError::MessageTooLarge {
+                size: bytes.len(),
+                max,
+            }
+            .into());
+        }
+        let message = MlsMessage::decode(bytes).map_err(GroupError::from)?;
         let mut emulation = self.emulation.clone();
-        let processed = emulation.process_bytes(services, bytes, now)?;
-        if matches!(processed, ProcessedMessage::Commit { .. }) {
+        let received = emulation.process_message(services, &message, now)?;
+        let processed = received.processed;
+        if let ProcessedMessage::Commit { sender, own, .. } = &processed {
+            let mut uploaded = Vec::new();
+            if !own {
+                let action = match &received.safe_aad {
+                    Some(safe_aad) => action_of(safe_aad)?,
+                    None => None,
+                };
+                uploaded = self.uploaded_by(*sender, action)?;
+            }
             self.enter_emulation_epoch(services, emulation)?;
+            self.uploaded.extend(uploaded);
+            self.prune_epochs();
         } else {
             self.emulation = emulation;
         }
         Ok(processed)
+    }
+
+    /// The entries a sibling's Commit from `sender` announces with `action` (none unless it
+    /// is a `KeyPackageUpload`). Its `epoch_id` must be one we keep; a ref we already know is
+    /// refused.
+    fn uploaded_by(
+        &self,
+        sender: Sender,
+        action: Option<VirtualClientAction>,
+    ) -> Result<Vec<UploadedKeyPackage>, EmulatorError> {
+        let Some(VirtualClientAction::KeyPackageUpload(upload)) = action else {
+            return Ok(Vec::new());
+        };
+        let Sender::Member(leaf_index) = sender else {
+            return Err(EmulatorError::MalformedUpload("not sent by a member"));
+        };
+        let epoch_id = upload.epoch_id.as_slice().to_vec();
+        if !self
+            .epochs
+            .iter()
+            .any(|e| e.epoch_id() == epoch_id.as_slice())
+        {
+            return Err(EmulatorError::UnknownEpochId);
+        }
+        if upload.key_package_info.is_empty() {
+            return Err(EmulatorError::MalformedUpload("no KeyPackage"));
+        }
+        let mut out: Vec<UploadedKeyPackage> = Vec::with_capacity(upload.key_package_info.len());
+        for info in upload.key_package_info {
+            let known = out.iter().any(|u| u.reference == info.key_package_ref)
+                || self
+                    .uploaded
+                    .iter()
+                    .any(|u| u.reference == info.key_package_ref);
+            if known {
+                return Err(EmulatorError::MalformedUpload("KeyPackageRef listed twice"));
+            }
+            out.push(UploadedKeyPackage {
+                reference: info.key_package_ref,
+                epoch_id: epoch_id.clone(),
+                leaf_index,
+                random: info.random.as_slice().to_vec(),
+            });
+        }
+        Ok(out)
     }
 
     fn enter_emulation_epoch(
@@ -446,6 +596,9 @@ impl EmulatorClient {
         }
         for k in &self.key_packages {
             used.push(&k.leaf.epoch_id);
+        }
+        for u in &self.uploaded {
+            used.push(&u.epoch_id);
         }
         let keep: Vec<bool> = self
             .epochs
@@ -515,6 +668,144 @@ impl EmulatorClient {
         });
         self.install_newest(epoch);
         Ok(key_package)
+    }
+
+    /// `count` KeyPackages of the virtual client for higher-level groups of `cipher_suite`
+    /// (§5.5.1), derived from the newest emulation epoch, and the emulation-group Commit
+    /// (`options`, e.g. empty) carrying the `KeyPackageUpload` action as the SafeAAD item of
+    /// component [`VC_COMPONENT_ID`]. Send the Commit first; once it was accepted
+    /// ([`EmulatorClient::confirm_emulation_commit`]) publish the KeyPackages: every sibling
+    /// that processed the Commit can join from a Welcome sent to any of them
+    /// ([`EmulatorClient::join_from_welcome_by_ref`]). If the Commit is refused, call
+    /// [`EmulatorClient::abandon_emulation_commit`] and do not publish them.
+    pub fn publish_key_packages(
+        &mut self,
+        services: &Services<'_>,
+        cipher_suite: CipherSuite,
+        lifetime: Lifetime,
+        count: usize,
+        options: CommitOptions,
+        now: u64,
+    ) -> Result<(CommitOutput, Vec<KeyPackage>), EmulatorError> {
+        if count == 0 {
+            return Err(EmulatorError::MalformedUpload("no KeyPackage"));
+        }
+        let emu = self.emulation_suite(services)?;
+        let higher = services.crypto.suite(cipher_suite)?;
+        let mut epoch = self
+            .epochs
+            .last()
+            .cloned()
+            .ok_or(EmulatorError::UnknownEpochId)?;
+        let own_index = self.emulation.own_leaf_index().0;
+        let mut made = Vec::with_capacity(count);
+        let mut infos = Vec::with_capacity(count);
+        for _ in 0..count {
+            let sent = derive_for_sender(&mut epoch, emu, own_index)?;
+            let secrets = sent.leaf_secrets(emu, higher)?;
+            let bundle = secrets.key_package(
+                higher,
+                KeyPackageParams::new(cipher_suite, self.credential.clone(), lifetime)
+                    .with_leaf(self.leaf_params(cipher_suite)),
+            )?;
+            infos.push(KeyPackageInfo {
+                key_package_ref: bundle.reference.clone(),
+                random: sent.epoch_info.random.clone(),
+            });
+            made.push(OwnKeyPackage {
+                bundle,
+                signature_key: secrets.signature_key.clone(),
+                leaf: LeafState::derived(&sent.key_secrets, &epoch),
+            });
+        }
+        let action = VirtualClientAction::KeyPackageUpload(KeyPackageUpload {
+            epoch_id: VLBytes::new(epoch.epoch_id().to_vec()),
+            key_package_info: infos,
+        });
+        let mut options = options;
+        let mut items = options
+            .safe_aad
+            .take()
+            .map(|a| a.aad_items)
+            .unwrap_or_default();
+        items.push(action.to_safe_aad_item()?);
+        options.safe_aad = Some(SafeAad::new(items)?);
+        let out = self.emulation.commit(services, options, now)?;
+        let key_packages = made.iter().map(|k| k.bundle.key_package.clone()).collect();
+        self.key_packages.extend(made);
+        self.install_newest(epoch);
+        Ok((out, key_packages))
+    }
+
+    /// Drops our pending emulation-group commit (the delivery service refused it).
+    pub fn abandon_emulation_commit(&mut self) {
+        self.emulation.clear_pending_commit();
+    }
+
+    /// Joins a higher-level group from `welcome` sent to a KeyPackage of the virtual client
+    /// this client knows by its `KeyPackageRef` alone: one it published, or one a sibling
+    /// announced in a `KeyPackageUpload` (§5.5.1) whose keys are re-derived from (`epoch_id`,
+    /// sender leaf index, `random`); its PPRF leaf is then punctured. A Welcome for no known
+    /// ref is [`EmulatorError::UnknownKeyPackageRef`]. Returns the group ID. On error nothing
+    /// changes.
+    pub fn join_from_welcome_by_ref(
+        &mut self,
+        services: &Services<'_>,
+        welcome: &Welcome,
+        now: u64,
+    ) -> Result<Vec<u8>, EmulatorError> {
+        if let Some(own) = self
+            .key_packages
+            .iter()
+            .find(|k| welcome.secrets_for(&k.bundle.reference).is_some())
+        {
+            let key_package = own.bundle.key_package.clone();
+            return self.join_from_welcome(services, welcome, &key_package, now);
+        }
+        let pos = self
+            .uploaded
+            .iter()
+            .position(|u| welcome.secrets_for(&u.reference).is_some())
+            .ok_or(EmulatorError::UnknownKeyPackageRef)?;
+        let entry = self
+            .uploaded
+            .get(pos)
+            .cloned()
+            .ok_or(EmulatorError::UnknownKeyPackageRef)?;
+        let emu = self.emulation_suite(services)?;
+        let higher = services.crypto.suite(welcome.cipher_suite)?;
+        let index = self
+            .epochs
+            .iter()
+            .position(|e| e.epoch_id() == entry.epoch_id.as_slice())
+            .ok_or(EmulatorError::UnknownEpochId)?;
+        let mut epoch = self
+            .epochs
+            .get(index)
+            .cloned()
+            .ok_or(EmulatorError::UnknownEpochId)?;
+        let received = derive_from_parts(&epoch, emu, entry.leaf_index, &entry.random)?;
+        let keys = received.key_secrets.key_pairs(emu, higher)?;
+        let group = Group::join_from_welcome_by_ref(
+            services,
+            self.config,
+            welcome,
+            &entry.reference,
+            &keys.init_key.private_key,
+            keys.encryption_key.clone(),
+            keys.signature_key.clone(),
+            None,
+            now,
+        )?;
+        received.puncture(&mut epoch, emu)?;
+        let leaf = LeafState::derived(&received.key_secrets, &epoch);
+        let group_id = self.insert_group(group, leaf)?;
+        if let Some(slot) = self.epochs.get_mut(index) {
+            *slot = epoch;
+        }
+        self.uploaded.remove(pos);
+        self.prune_epochs();
+        Ok(group_id)
     }
 
     /// Joins a higher-level group from `welcome`, sent to `key_package` of the virtual client:

@@ -24,18 +24,26 @@
 //! } OwnKeyPackageState;
 //!
 //! struct {
-//!   uint16 version = 1;
+//!   KeyPackageRef key_package_ref;
+//!   opaque epoch_id<V>;
+//!   uint32 leaf_index;               /* emulation-group leaf of the deriving sibling */
+//!   opaque random<V>;
+//! } UploadedKeyPackageState;       /* from a sibling's KeyPackageUpload (draft §5.5.1) */
+//!
+//! struct {
+//!   uint16 version = 2;              /* version 1: without `uploaded`, still read */
 //!   opaque emulation_group<V>;       /* Group::to_bytes */
 //!   opaque epochs<V><V>;             /* EmulationEpochSecrets::to_bytes, oldest first */
 //!   HigherGroupState groups<V>;
 //!   OwnKeyPackageState key_packages<V>;
 //!   Credential credential;
+//!   UploadedKeyPackageState uploaded<V>;   /* version 2 only */
 //! } EmulatorClientState;
 //! ```
 
 use std::collections::BTreeMap;
 
-use mls_engine::codec::{decode_exact, Credential, KeyPackage};
+use mls_engine::codec::{decode_exact, Credential, KeyPackage, KeyPackageRef};
 use mls_engine::crypto::{
     CryptoProvider, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey,
 };
@@ -46,11 +54,13 @@ use tls_codec::{
     TlsSize, VLBytes,
 };
 
-use super::{EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage};
+use super::{
+    EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage, UploadedKeyPackage,
+};
 use crate::epoch::EmulationEpochSecrets;
 
 /// The version of the [`EmulatorClient::to_bytes`] format.
-pub const EMULATOR_STATE_VERSION: u16 = 1;
+pub const EMULATOR_STATE_VERSION: u16 = 2;
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 struct LeafStateV1 {
@@ -90,6 +100,25 @@ struct EmulatorClientV1 {
     groups: Vec<HigherGroupV1>,
     key_packages: Vec<OwnKeyPackageV1>,
     credential: Credential,
+}
+
+#[derive(Debug, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct UploadedV2 {
+    key_package_ref: KeyPackageRef,
+    epoch_id: VLBytes,
+    leaf_index: u32,
+    random: VLBytes,
+}
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct EmulatorClientV2 {
+    version: u16,
+    emulation_group: SecretVLBytes,
+    epochs: Vec<SecretVLBytes>,
+    groups: Vec<HigherGroupV1>,
+    key_packages: Vec<OwnKeyPackageV1>,
+    credential: Credential,
+    uploaded: Vec<UploadedV2>,
 }
 
 /// `tls_codec` wants `Debug` on vector elements; these hold secrets, so print nothing.
@@ -160,13 +189,24 @@ impl EmulatorClient {
                 leaf: leaf_to(&k.leaf),
             })
             .collect();
-        let state = EmulatorClientV1 {
+        let uploaded = self
+            .uploaded
+            .iter()
+            .map(|u| UploadedV2 {
+                key_package_ref: u.reference.clone(),
+                epoch_id: VLBytes::new(u.epoch_id.clone()),
+                leaf_index: u.leaf_index,
+                random: VLBytes::new(u.random.clone()),
+            })
+            .collect();
+        let state = EmulatorClientV2 {
             version: EMULATOR_STATE_VERSION,
             emulation_group: SecretVLBytes::new(self.emulation.to_bytes()?),
             epochs,
             groups,
             key_packages,
             credential: self.credential.clone(),
+            uploaded,
         };
         let mut out = Vec::with_capacity(state.tls_serialized_len());
         state
@@ -177,10 +217,26 @@ impl EmulatorClient {
 
     /// Restores [`EmulatorClient::to_bytes`]. `crypto` recomputes the KeyPackageRefs.
     pub fn from_bytes(crypto: &dyn CryptoProvider, bytes: &[u8]) -> Result<Self, EmulatorError> {
-        let state: EmulatorClientV1 = decode_exact(bytes)?;
-        if state.version != EMULATOR_STATE_VERSION {
-            return Err(EmulatorError::UnsupportedStateVersion(state.version));
-        }
+        let version = match bytes {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => return Err(EmulatorError::MalformedState("no version")),
+        };
+        let state: EmulatorClientV2 = match version {
+            1 => {
+                let v1: EmulatorClientV1 = decode_exact(bytes)?;
+                EmulatorClientV2 {
+                    version: v1.version,
+                    emulation_group: v1.emulation_group,
+                    epochs: v1.epochs,
+                    groups: v1.groups,
+                    key_packages: v1.key_packages,
+                    credential: v1.credential,
+                    uploaded: Vec::new(),
+                }
+            }
+            EMULATOR_STATE_VERSION => decode_exact(bytes)?,
+            other => return Err(EmulatorError::UnsupportedStateVersion(other)),
+        };
         let emulation = Group::from_bytes(state.emulation_group.as_slice())?;
         if state.epochs.is_empty() {
             return Err(EmulatorError::MalformedState("no emulation epoch"));
@@ -236,6 +292,16 @@ impl EmulatorClient {
         let mut client = Self::with_emulation_epochs(emulation, epochs, state.credential);
         client.groups = groups;
         client.key_packages = key_packages;
+        client.uploaded = state
+            .uploaded
+            .into_iter()
+            .map(|u| UploadedKeyPackage {
+                reference: u.key_package_ref,
+                epoch_id: u.epoch_id.as_slice().to_vec(),
+                leaf_index: u.leaf_index,
+                random: u.random.as_slice().to_vec(),
+            })
+            .collect();
         Ok(client)
     }
 }
