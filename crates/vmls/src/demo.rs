@@ -74,7 +74,7 @@ pub enum DemoError {
     /// Two clients disagree on the epoch authenticator of a group.
     #[error("epoch authenticators differ in group '{group}' after step {step}: {first} has {first_value}, {other} has {other_value}")]
     Disagreement {
-        /// The group ("emulation:<name>" for an emulation group).
+        /// The group (`emulation:<name>` for an emulation group).
         group: String,
         /// The step after which they were compared.
         step: usize,
