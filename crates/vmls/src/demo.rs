@@ -4,15 +4,20 @@
 //!
 //! The scenario (sans-IO, deterministic order, one fixed `now`): Alice with 3 devices as one
 //! virtual client, Bob with 2, Carol a plain client, in 2 higher-level groups created by
-//! Carol. Each virtual client uploads a KeyPackage made by one of its devices; every device
-//! joins from the one Welcome (also those that did not make the KeyPackage); commits by
-//! different devices; an application message from every device, read by everyone. After
-//! every step the epoch authenticators of all clients are compared; the demo stops with
-//! [`DemoError::Disagreement`] if they ever differ.
+//! Carol. Each virtual client publishes its KeyPackages (one per higher-level group) with the
+//! draft's `KeyPackageUpload` action: one of its devices makes them and announces their
+//! `KeyPackageRef`s in the SafeAAD of one emulation-group Commit, which its other devices
+//! process. Every device then joins from the one Welcome by `KeyPackageRef`
+//! (`join_from_welcome_by_ref`), also those that did not make the KeyPackage: they never see
+//! it. Then commits by different devices; an application message from every device, read by
+//! everyone. After every step the epoch authenticators of all clients are compared; the demo
+//! stops with [`DemoError::Disagreement`] if they ever differ.
 //!
 //! Delivery is an in-process fan-out in a fixed order: every message goes to every other
 //! client of the group (all devices of a virtual client included). Bytes are counted as
-//! "sent" (message size, once) and "received" (message size × recipients).
+//! "sent" (message size, once) and "received" (message size × recipients). A KeyPackage is
+//! received only by the adder (Carol), in both runs; with virtual clients, the devices that
+//! did not make it learn of it through the upload Commit, counted in the emulation-group row.
 //!
 //! Not in this first cut: the external join with the `ExternalJoin` action (not built yet;
 //! one output line says so), and the §5.1 delivery service (`InMemoryDeliveryService`).
@@ -21,7 +26,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use mls_engine::codec::{
-    CodecError, Credential, KeyPackage, Lifetime, MlsMessage, MlsMessageBody, Proposal, Welcome,
+    CodecError, Credential, KeyPackage, Lifetime, MlsMessage, MlsMessageBody, Proposal,
 };
 use mls_engine::crypto::{CipherSuite, CryptoError, CryptoProvider as _, RustCrypto};
 use mls_engine::group::{
@@ -40,8 +45,11 @@ const NOW: u64 = 1_700_000_000;
 /// The cipher suite of every group.
 const SUITE: CipherSuite = CipherSuite(1);
 
-/// The higher-level groups: name, Alice's device that makes her KeyPackage, Bob's.
-const GROUPS: [(&str, u8, u8); 2] = [("friends", 2, 1), ("work", 3, 2)];
+/// The higher-level groups; the i-th uses the i-th KeyPackage each virtual client uploaded.
+const GROUPS: [&str; 2] = ["friends", "work"];
+
+/// The device of each virtual client that makes and uploads its KeyPackages.
+const UPLOADERS: [(Person, u8); 2] = [(Person::Alice, 2), (Person::Bob, 1)];
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -201,8 +209,8 @@ impl Counter {
 /// The traffic of one run, by kind of message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Traffic {
-    /// KeyPackage uploads (received by the adder and, for a virtual client, the devices
-    /// that did not make it).
+    /// KeyPackages (each received by the adder only; a virtual client's other devices learn
+    /// of it through the upload Commit, counted under `emulation`).
     pub key_packages: Counter,
     /// Welcomes.
     pub welcomes: Counter,
@@ -210,7 +218,8 @@ pub struct Traffic {
     pub commits: Counter,
     /// Application messages.
     pub application: Counter,
-    /// Emulation groups (KeyPackages, commits and Welcomes of devices joining them).
+    /// Emulation groups (KeyPackages, commits and Welcomes of devices joining them, and the
+    /// `KeyPackageUpload` commits).
     pub emulation: Counter,
 }
 
@@ -421,16 +430,16 @@ fn tree_of(group: &str, g: &Group) -> TreeSize {
 
 /// One way of running the scenario.
 trait World {
-    /// Before any group: emulation groups (virtual clients) or nothing.
+    /// Before any group: emulation groups and the `KeyPackageUpload` commits (virtual
+    /// clients) or nothing.
     fn setup(&mut self, log: &mut Log<'_>) -> Result<(), DemoError>;
-    /// KeyPackages of Alice and Bob (made by the given devices, for virtual clients), then
-    /// Carol creates `group`, adds them, and every device joins from the Welcome.
+    /// Carol creates `group` (the `index`-th) and adds Alice and Bob with their KeyPackages
+    /// (for virtual clients, the `index`-th uploaded); every device joins from the Welcome.
     fn create_group(
         &mut self,
         log: &mut Log<'_>,
         group: &str,
-        alice_kp: u8,
-        bob_kp: u8,
+        index: usize,
     ) -> Result<(), DemoError>;
     /// `by` commits (with path) in `group`; everyone else processes it.
     fn commit(&mut self, log: &mut Log<'_>, group: &str, by: Device) -> Result<(), DemoError>;
@@ -451,8 +460,8 @@ fn check(world: &dyn World, log: &mut Log<'_>, group: &str) -> Result<(), DemoEr
 /// The scenario, the same for both worlds.
 fn scenario(world: &mut dyn World, log: &mut Log<'_>) -> Result<(), DemoError> {
     world.setup(log)?;
-    for (group, alice_kp, bob_kp) in GROUPS {
-        world.create_group(log, group, alice_kp, bob_kp)?;
+    for (index, group) in GROUPS.into_iter().enumerate() {
+        world.create_group(log, group, index)?;
         check(world, log, group)?;
     }
     let alice = |n| dev(Person::Alice, n);
@@ -469,7 +478,7 @@ fn scenario(world: &mut dyn World, log: &mut Log<'_>) -> Result<(), DemoError> {
         world.commit(log, group, by)?;
         check(world, log, group)?;
     }
-    for (group, _, _) in GROUPS {
+    for group in GROUPS {
         for by in all_devices() {
             world.message(log, group, by)?;
             check(world, log, group)?;
@@ -487,6 +496,8 @@ struct VirtualWorld {
     alice: Vec<EmulatorClient>,
     bob: Vec<EmulatorClient>,
     carol: BTreeMap<String, Group>,
+    /// The KeyPackages each virtual client uploaded, with the device that made them.
+    uploaded: BTreeMap<Person, (Device, Vec<KeyPackage>)>,
 }
 
 impl VirtualWorld {
@@ -605,63 +616,114 @@ impl VirtualWorld {
                 before + 1,
                 commit.len()
             ));
-            // Every device of the virtual client is in the same emulation epoch.
-            let values: Vec<(Device, Vec<u8>)> = devices
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let mut v = c.emulation_group().epoch_authenticator().to_vec();
-                    v.extend(
-                        c.epoch_ids()
-                            .last()
-                            .map(|id| id.to_vec())
-                            .unwrap_or_default(),
-                    );
-                    (dev(person, i as u8 + 1), v)
-                })
-                .collect();
-            agree(&format!("emulation:{}", person.name()), log.step, &values)?;
-            log.epoch_checks += 1;
+            self.emulation_agree(log, person)?;
         }
         Ok(())
     }
 
-    /// `maker` publishes a KeyPackage of its virtual client.
-    fn key_package(&mut self, log: &mut Log<'_>, maker: Device) -> Result<KeyPackage, DemoError> {
-        let kp = self
-            .emulator(maker)?
-            .publish_key_package(&svc(), SUITE, lifetime())
-            .map_err(|source| DemoError::Emulator { who: maker, source })?;
-        let size = encode(MlsMessageBody::KeyPackage(kp.clone()))?.len();
-        // Received by the adder and by the siblings that join from the Welcome with it.
-        log.traffic
-            .key_packages
-            .add(size, usize::from(maker.person.devices()));
+    /// Every device of the virtual client `person` is in the same emulation epoch.
+    fn emulation_agree(&mut self, log: &mut Log<'_>, person: Person) -> Result<(), DemoError> {
+        let values: Vec<(Device, Vec<u8>)> = self
+            .devices(person)
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut v = c.emulation_group().epoch_authenticator().to_vec();
+                v.extend(
+                    c.epoch_ids()
+                        .last()
+                        .map(|id| id.to_vec())
+                        .unwrap_or_default(),
+                );
+                (dev(person, i as u8 + 1), v)
+            })
+            .collect();
+        agree(&format!("emulation:{}", person.name()), log.step, &values)?;
+        log.epoch_checks += 1;
+        Ok(())
+    }
+
+    /// `maker` makes one KeyPackage of its virtual client per higher-level group and uploads
+    /// them with a `KeyPackageUpload` emulation commit, which its other devices process.
+    fn upload(&mut self, log: &mut Log<'_>, maker: Device) -> Result<(), DemoError> {
+        let person = maker.person;
+        let e = |who: Device| move |source| DemoError::Emulator { who, source };
+        let sender = self.emulator(maker)?;
+        let before = sender.emulation_group().epoch();
+        let (out, kps) = sender
+            .publish_key_packages(
+                &svc(),
+                SUITE,
+                lifetime(),
+                GROUPS.len(),
+                CommitOptions::new(),
+                NOW,
+            )
+            .map_err(e(maker))?;
+        sender.confirm_emulation_commit(&svc()).map_err(e(maker))?;
+        let commit = out.commit.to_bytes()?;
+        let mut recipients = 0;
+        for (i, other) in self.devices(person).iter_mut().enumerate() {
+            let who = dev(person, i as u8 + 1);
+            if who != maker {
+                let processed = other
+                    .process_emulation(&svc(), &commit, NOW)
+                    .map_err(e(who))?;
+                expect_commit(who, &format!("emulation:{}", person.name()), &processed)?;
+                recipients += 1;
+            }
+        }
+        log.traffic.emulation.add(commit.len(), recipients);
+        let mut sizes = Vec::new();
+        for kp in &kps {
+            let size = encode(MlsMessageBody::KeyPackage(kp.clone()))?.len();
+            // Received by the adder only: the other devices join by KeyPackageRef.
+            log.traffic.key_packages.add(size, 1);
+            sizes.push(size.to_string());
+        }
         log.step(format_args!(
-            "{maker} uploads a KeyPackage of the virtual client '{}' (with its DerivationInfoExtension), {size} bytes",
-            maker.person.name()
+            "{maker} uploads {} KeyPackages of the virtual client '{}' through an emulation commit (KeyPackageUpload, epoch {before} -> {}), {} bytes, processed by {recipients} other device{}; KeyPackages {} bytes",
+            kps.len(),
+            person.name(),
+            before + 1,
+            commit.len(),
+            if recipients == 1 { "" } else { "s" },
+            sizes.join(" + ")
         ));
-        Ok(kp)
+        self.emulation_agree(log, person)?;
+        self.uploaded.insert(person, (maker, kps));
+        Ok(())
     }
 }
 
 impl World for VirtualWorld {
     fn setup(&mut self, log: &mut Log<'_>) -> Result<(), DemoError> {
         self.emulation_group(log, Person::Alice)?;
-        self.emulation_group(log, Person::Bob)
+        self.emulation_group(log, Person::Bob)?;
+        for (person, n) in UPLOADERS {
+            self.upload(log, dev(person, n))?;
+        }
+        Ok(())
     }
 
     fn create_group(
         &mut self,
         log: &mut Log<'_>,
         group: &str,
-        alice_kp: u8,
-        bob_kp: u8,
+        index: usize,
     ) -> Result<(), DemoError> {
-        let makers = [dev(Person::Alice, alice_kp), dev(Person::Bob, bob_kp)];
         let mut kps = Vec::new();
-        for maker in makers {
-            kps.push((maker, self.key_package(log, maker)?));
+        for (person, _) in UPLOADERS {
+            let (maker, kp) = self
+                .uploaded
+                .get(&person)
+                .and_then(|(maker, kps)| Some((*maker, kps.get(index)?.clone())))
+                .ok_or(DemoError::Unexpected {
+                    who: dev(person, 1),
+                    group: group.to_string(),
+                    expected: "an uploaded KeyPackage",
+                })?;
+            kps.push((maker, kp));
         }
         let mut carol = carol_creates(group)?;
         let mut options = CommitOptions::new();
@@ -688,14 +750,16 @@ impl World for VirtualWorld {
             commit.len()
         ));
         self.carol.insert(group.to_string(), carol);
-        for (maker, kp) in &kps {
+        for (maker, _) in &kps {
             for n in 1..=maker.person.devices() {
                 let who = dev(maker.person, n);
-                join(self.emulator(who)?, who, &welcome, kp)?;
+                self.emulator(who)?
+                    .join_from_welcome_by_ref(&svc(), &welcome, NOW)
+                    .map_err(|source| DemoError::Emulator { who, source })?;
                 let how = if who == *maker {
-                    "its own KeyPackage".to_string()
+                    "by KeyPackageRef, its own KeyPackage".to_string()
                 } else {
-                    format!("the KeyPackage {maker} made, keys re-derived")
+                    format!("by KeyPackageRef, the KeyPackage {maker} uploaded, keys re-derived")
                 };
                 log.step(format_args!(
                     "{who} joins '{group}' from the Welcome ({how})"
@@ -833,17 +897,6 @@ impl World for VirtualWorld {
     }
 }
 
-fn join(
-    e: &mut EmulatorClient,
-    who: Device,
-    welcome: &Welcome,
-    kp: &KeyPackage,
-) -> Result<(), DemoError> {
-    e.join_from_welcome(&svc(), welcome, kp, NOW)
-        .map(|_| ())
-        .map_err(|source| DemoError::Emulator { who, source })
-}
-
 fn authenticator_of(e: &EmulatorClient, who: Device, group: &str) -> Result<Vec<u8>, DemoError> {
     e.group(group.as_bytes())
         .map(|g| g.epoch_authenticator().to_vec())
@@ -879,8 +932,7 @@ impl World for DeviceWorld {
         &mut self,
         log: &mut Log<'_>,
         group: &str,
-        _alice_kp: u8,
-        _bob_kp: u8,
+        _index: usize,
     ) -> Result<(), DemoError> {
         let mut kps = Vec::new();
         for who in all_devices().into_iter().filter(|d| *d != CAROL) {
@@ -1044,7 +1096,7 @@ fn run_world(world: &mut dyn World, print: &mut dyn FnMut(&str)) -> Result<RunSu
     scenario(world, &mut log)?;
     let trees = GROUPS
         .iter()
-        .map(|(group, _, _)| world.tree(group))
+        .map(|group| world.tree(group))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RunSummary {
         steps: log.step,
@@ -1063,6 +1115,7 @@ pub fn run(print: &mut dyn FnMut(&str)) -> Result<Summary, DemoError> {
         alice: Vec::new(),
         bob: Vec::new(),
         carol: BTreeMap::new(),
+        uploaded: BTreeMap::new(),
     };
     let virtual_clients = run_world(&mut world, print)?;
     print("external join with the ExternalJoin action: skipped (not built yet)");
@@ -1171,8 +1224,17 @@ mod tests {
             .iter()
             .any(|l| l.contains("external join") && l.contains("skipped")));
         assert!(lines.iter().any(|l| l.contains(
-            "alice/device-1 joins 'friends' from the Welcome (the KeyPackage alice/device-2 made"
+            "alice/device-1 joins 'friends' from the Welcome (by KeyPackageRef, the KeyPackage alice/device-2 uploaded"
         )));
+        assert!(lines.iter().any(|l| l.contains(
+            "alice/device-2 uploads 2 KeyPackages of the virtual client 'alice' through an emulation commit (KeyPackageUpload"
+        )));
+        // One KeyPackage per virtual client and group, each received by the adder only.
+        assert_eq!(v.traffic.key_packages.messages, 4);
+        assert_eq!(v.traffic.key_packages.sent, v.traffic.key_packages.received);
+        assert_eq!(d.traffic.key_packages.sent, d.traffic.key_packages.received);
+        // Emulation groups: 3 (alice) + 3 (bob) messages to add devices, 2 upload commits.
+        assert_eq!(v.traffic.emulation.messages, 3 * 2 + 3 + 2);
         assert!(lines.iter().any(
             |l| l.starts_with("step ") && l.contains("bob/device-2 commits in group 'friends'")
         ));

@@ -21,7 +21,10 @@ fn the_demo_runs_to_completion() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("step 1: alice/device-1 creates the emulation group"));
     assert!(text.contains(
-        "alice/device-1 joins 'friends' from the Welcome (the KeyPackage alice/device-2 made"
+        "alice/device-1 joins 'friends' from the Welcome (by KeyPackageRef, the KeyPackage alice/device-2 uploaded"
+    ));
+    assert!(text.contains(
+        "bob/device-1 uploads 2 KeyPackages of the virtual client 'bob' through an emulation commit (KeyPackageUpload"
     ));
     assert!(text.contains("bob/device-2 commits in group 'friends' (epoch 2 -> 3)"));
     assert!(text.contains("external join with the ExternalJoin action: skipped (not built yet)"));
