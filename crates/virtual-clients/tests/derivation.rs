@@ -14,11 +14,9 @@
 use std::cell::RefCell;
 
 use mls_engine::codec::{
-    Credential, FramedContentBody, LeafNode, Lifetime, MlsMessage, MlsMessageBody, Proposal,
+    Credential, FramedContentBody, LeafNode, MlsMessage, MlsMessageBody, Proposal,
 };
-use mls_engine::crypto::{
-    CipherSuite, CryptoProvider as _, HpkeKeyPair, RustCrypto, SuiteProvider,
-};
+use mls_engine::crypto::{CipherSuite, HpkeKeyPair, SuiteProvider};
 use mls_engine::extensions::ExporterError;
 use mls_engine::group::{
     CommitOptions, Group, GroupConfig, GroupError, OwnLeaf, OwnLeafResolver, Services,
@@ -34,23 +32,8 @@ use virtual_clients::epoch::{EmulationEpochSecrets, EpochError, VC_COMPONENT_ID}
 use virtual_clients::pprf::PprfError;
 use virtual_clients::wire::{DerivationInfoExtension, WireError, DERIVATION_INFO_EXTENSION_TYPE};
 
-static P: RustCrypto = RustCrypto;
-const NOW: u64 = 1_700_000_000;
-
-fn svc() -> Services<'static> {
-    Services::new(&P)
-}
-
-fn suite(cipher_suite: CipherSuite) -> &'static dyn SuiteProvider {
-    P.suite(cipher_suite).unwrap()
-}
-
-fn lifetime() -> Lifetime {
-    Lifetime {
-        not_before: NOW - 3600,
-        not_after: NOW + 3600 * 24 * 90,
-    }
-}
+mod common;
+use common::{lifetime, suite, svc, NOW};
 
 /// An emulation group of two emulator clients (leaves 0 and 1), both at epoch 1.
 fn emulation_group(cipher_suite: CipherSuite) -> (Group, Group) {

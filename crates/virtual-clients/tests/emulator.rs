@@ -10,13 +10,12 @@
 //!   errors that change nothing.
 
 use mls_engine::codec::{
-    Credential, FramedContentBody, KeyPackage, LeafNode, Lifetime, MlsMessage, MlsMessageBody,
-    Proposal,
+    Credential, FramedContentBody, KeyPackage, LeafNode, MlsMessage, MlsMessageBody, Proposal,
 };
+use mls_engine::crypto::CipherSuite;
 use mls_engine::crypto::Secret;
-use mls_engine::crypto::{CipherSuite, CryptoProvider as _, RustCrypto, SuiteProvider};
 use mls_engine::group::LeafSecrets;
-use mls_engine::group::{CommitOptions, Group, GroupConfig, OwnLeaf, ProcessedMessage, Services};
+use mls_engine::group::{CommitOptions, Group, GroupConfig, OwnLeaf, ProcessedMessage};
 use mls_engine::messages::{HpkeKeySource, KeyPackageParams, LeafNodeParams};
 use tls_codec::VLBytes;
 use virtual_clients::derivation::{derivation_info_of, DerivationError};
@@ -24,24 +23,10 @@ use virtual_clients::emulator::{EmulatorClient, EmulatorError};
 use virtual_clients::pprf::PprfError;
 use virtual_clients::wire::{DerivationInfoExtension, WireError};
 
-static P: RustCrypto = RustCrypto;
-const NOW: u64 = 1_700_000_000;
+mod common;
+use common::{lifetime, suite, svc, NOW, P};
+
 const GROUP: &[u8] = b"higher";
-
-fn svc() -> Services<'static> {
-    Services::new(&P)
-}
-
-fn suite(cipher_suite: CipherSuite) -> &'static dyn SuiteProvider {
-    P.suite(cipher_suite).unwrap()
-}
-
-fn lifetime() -> Lifetime {
-    Lifetime {
-        not_before: NOW - 3600,
-        not_after: NOW + 3600 * 24 * 90,
-    }
-}
 
 /// Alice's two emulator clients (emulation leaves 0 and 1).
 fn alice(cipher_suite: CipherSuite) -> (EmulatorClient, EmulatorClient) {

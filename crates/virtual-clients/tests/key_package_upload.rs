@@ -9,32 +9,18 @@
 //! * a Welcome for no known `KeyPackageRef` is `UnknownKeyPackageRef`, nothing changes;
 //! * the recorded upload survives the state codec (version 2).
 
-use mls_engine::codec::{Credential, KeyPackage, Lifetime, MlsMessage, Proposal, Welcome};
-use mls_engine::crypto::{CipherSuite, CryptoProvider as _, RustCrypto, SuiteProvider};
-use mls_engine::group::{CommitOptions, Group, GroupConfig, OwnLeaf, ProcessedMessage, Services};
+use mls_engine::codec::{Credential, KeyPackage, MlsMessage, Proposal, Welcome};
+use mls_engine::crypto::CipherSuite;
+use mls_engine::group::{CommitOptions, Group, GroupConfig, OwnLeaf, ProcessedMessage};
 use mls_engine::messages::{key_package_ref, HpkeKeySource, KeyPackageParams, LeafNodeParams};
 use virtual_clients::emulator::{EmulatorClient, EmulatorError, EMULATOR_STATE_VERSION};
 use virtual_clients::epoch::VC_COMPONENT_ID;
 use virtual_clients::wire::VirtualClientAction;
 
-static P: RustCrypto = RustCrypto;
-const NOW: u64 = 1_700_000_000;
+mod common;
+use common::{lifetime, suite, svc, NOW, P};
+
 const GROUP: &[u8] = b"higher";
-
-fn svc() -> Services<'static> {
-    Services::new(&P)
-}
-
-fn suite(cipher_suite: CipherSuite) -> &'static dyn SuiteProvider {
-    P.suite(cipher_suite).unwrap()
-}
-
-fn lifetime() -> Lifetime {
-    Lifetime {
-        not_before: NOW - 3600,
-        not_after: NOW + 3600 * 24 * 90,
-    }
-}
 
 /// Alice's two emulator clients (emulation leaves 0 and 1).
 fn alice(cipher_suite: CipherSuite) -> (EmulatorClient, EmulatorClient) {

@@ -7,33 +7,19 @@
 //!   state was saved;
 //! * a client reopened from the store (a restart) continues the conversation.
 
-use mls_engine::codec::{Credential, Lifetime, MlsMessage, Proposal};
-use mls_engine::crypto::{CipherSuite, CryptoProvider as _, RustCrypto, SuiteProvider};
-use mls_engine::group::{CommitOptions, Group, GroupConfig, OwnLeaf, ProcessedMessage, Services};
+use mls_engine::codec::{Credential, MlsMessage, Proposal};
+use mls_engine::crypto::CipherSuite;
+use mls_engine::group::{CommitOptions, Group, GroupConfig, OwnLeaf, ProcessedMessage};
 use mls_engine::messages::{HpkeKeySource, KeyPackageParams, LeafNodeParams};
 use virtual_clients::emulator::{EmulatorClient, EmulatorError};
 use virtual_clients::storage::{EmulatorStore, InMemoryStore, PersistentEmulator, StorageError};
 use zeroize::Zeroizing;
 
-static P: RustCrypto = RustCrypto;
-const NOW: u64 = 1_700_000_000;
+mod common;
+use common::{lifetime, suite, svc, NOW, P};
+
 const GROUP: &[u8] = b"higher";
 const ID: &[u8] = b"alice-2";
-
-fn svc() -> Services<'static> {
-    Services::new(&P)
-}
-
-fn suite(cipher_suite: CipherSuite) -> &'static dyn SuiteProvider {
-    P.suite(cipher_suite).unwrap()
-}
-
-fn lifetime() -> Lifetime {
-    Lifetime {
-        not_before: NOW - 3600,
-        not_after: NOW + 3600 * 24 * 90,
-    }
-}
 
 fn bytes(message: &MlsMessage) -> Vec<u8> {
     message.to_bytes().unwrap()
