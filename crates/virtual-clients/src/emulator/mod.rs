@@ -69,13 +69,11 @@ use mls_engine::messages::{
 use crate::derivation::derive_from_parts;
 use crate::derivation::{
     derivation_info_of, derive_for_receiver, derive_for_sender, DerivationError, KeySecrets,
-    VirtualClientKeys,
+    ReceivedDerivation, VirtualClientKeys,
 };
 use crate::epoch::{EmulationEpochSecrets, EpochError, VC_COMPONENT_ID};
 use crate::reuse_guard::{ReuseGuardError, ReuseGuardSender};
-use crate::wire::{
-    DerivationInfoExtension, KeyPackageInfo, KeyPackageUpload, VirtualClientAction, WireError,
-};
+use crate::wire::{KeyPackageInfo, KeyPackageUpload, VirtualClientAction, WireError};
 use mls_engine::codec::{KeyPackageRef, Sender};
 use mls_engine::extensions::{
     AppDataDictionary, AppDataError, ComponentsList, SafeAad, SafeAadError, APP_DATA_DICTIONARY,
@@ -241,7 +239,7 @@ impl Rederive<'_> {
     fn keys(&self, leaf: &LeafNode) -> Option<VirtualClientKeys> {
         let result = (|| {
             let ext = derivation_info_of(leaf)?.ok_or(EmulatorError::MissingDerivationInfo)?;
-            let index = find_epoch(self.epochs, &ext)?;
+            let index = find_epoch(self.epochs, ext.epoch_id.as_slice())?;
             let epoch = self
                 .epochs
                 .get(index)
@@ -296,13 +294,10 @@ fn action_of(safe_aad: &SafeAad) -> Result<Option<VirtualClientAction>, Emulator
         .map_err(EmulatorError::from)
 }
 
-fn find_epoch(
-    epochs: &[EmulationEpochSecrets],
-    ext: &DerivationInfoExtension,
-) -> Result<usize, EmulatorError> {
+fn find_epoch(epochs: &[EmulationEpochSecrets], epoch_id: &[u8]) -> Result<usize, EmulatorError> {
     epochs
         .iter()
-        .position(|e| e.epoch_id() == ext.epoch_id.as_slice())
+        .position(|e| e.epoch_id() == epoch_id)
         .ok_or(EmulatorError::UnknownEpochId)
 }
 
@@ -774,12 +769,8 @@ impl EmulatorClient {
             .ok_or(EmulatorError::UnknownKeyPackageRef)?;
         let emu = self.emulation_suite(services)?;
         let higher = services.crypto.suite(welcome.cipher_suite)?;
-        let index = self
-            .epochs
-            .iter()
-            .position(|e| e.epoch_id() == entry.epoch_id.as_slice())
-            .ok_or(EmulatorError::UnknownEpochId)?;
-        let mut epoch = self
+        let index = find_epoch(&self.epochs, &entry.epoch_id)?;
+        let epoch = self
             .epochs
             .get(index)
             .cloned()
@@ -797,12 +788,7 @@ impl EmulatorClient {
             None,
             now,
         )?;
-        received.puncture(&mut epoch, emu)?;
-        let leaf = LeafState::derived(&received.key_secrets, &epoch);
-        let group_id = self.insert_group(group, leaf)?;
-        if let Some(slot) = self.epochs.get_mut(index) {
-            *slot = epoch;
-        }
+        let group_id = self.install_derived_join(emu, group, received, epoch, index)?;
         self.uploaded.remove(pos);
         self.prune_epochs();
         Ok(group_id)
@@ -847,8 +833,8 @@ impl EmulatorClient {
         let emu = self.emulation_suite(services)?;
         let ext = derivation_info_of(&key_package.leaf_node)?
             .ok_or(EmulatorError::MissingDerivationInfo)?;
-        let index = find_epoch(&self.epochs, &ext)?;
-        let mut epoch = self
+        let index = find_epoch(&self.epochs, ext.epoch_id.as_slice())?;
+        let epoch = self
             .epochs
             .get(index)
             .cloned()
@@ -865,6 +851,19 @@ impl EmulatorClient {
             None,
             now,
         )?;
+        self.install_derived_join(emu, group, received, epoch, index)
+    }
+
+    /// Stores a higher-level group joined with keys re-derived from emulation epoch `index`:
+    /// punctures their PPRF leaf in `epoch` (a copy of that epoch) and installs both.
+    fn install_derived_join(
+        &mut self,
+        emu: &dyn SuiteProvider,
+        group: Group,
+        received: ReceivedDerivation,
+        mut epoch: EmulationEpochSecrets,
+        index: usize,
+    ) -> Result<Vec<u8>, EmulatorError> {
         received.puncture(&mut epoch, emu)?;
         let leaf = LeafState::derived(&received.key_secrets, &epoch);
         let group_id = self.insert_group(group, leaf)?;
