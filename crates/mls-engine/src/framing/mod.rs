@@ -27,3 +27,35 @@ pub use private::{
 pub use public::{
     protect_public, sign_public, unprotect_public, PublicMessageError, UnverifiedPublicMessage,
 };
+
+/// Fixtures shared by the unit tests of [`public`] and [`private`].
+#[cfg(test)]
+mod test_support {
+    use crate::codec::{CipherSuite, GroupContext, ProtocolVersion};
+    use crate::crypto::{CryptoProvider as _, RustCrypto, SignatureKeyPair, SuiteProvider};
+
+    static P: RustCrypto = RustCrypto;
+
+    /// Suite 1.
+    pub(crate) fn cs() -> &'static dyn SuiteProvider {
+        P.suite(CipherSuite(1)).unwrap()
+    }
+
+    /// A signature key pair from a one-byte seed.
+    pub(crate) fn keys(seed: u8) -> SignatureKeyPair {
+        cs().signature_key_pair_from_seed(&[seed; 32]).unwrap()
+    }
+
+    /// The GroupContext of a member's epoch 9.
+    pub(crate) fn context() -> GroupContext {
+        GroupContext {
+            version: ProtocolVersion::MLS10,
+            cipher_suite: CipherSuite(1),
+            group_id: vec![1, 2, 3].into(),
+            epoch: 9,
+            tree_hash: vec![4; 32].into(),
+            confirmed_transcript_hash: vec![5; 32].into(),
+            extensions: vec![],
+        }
+    }
+}

@@ -493,32 +493,8 @@ pub fn unprotect_private<K: AsRef<[u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{
-        decode_exact, CipherSuite, Commit, FramedContentBody, Proposal, ProtocolVersion,
-    };
-    use crate::crypto::{CryptoProvider as _, RustCrypto, SignatureKeyPair};
-
-    static P: RustCrypto = RustCrypto;
-
-    fn cs() -> &'static dyn SuiteProvider {
-        P.suite(CipherSuite(1)).unwrap()
-    }
-
-    fn keys(seed: u8) -> SignatureKeyPair {
-        cs().signature_key_pair_from_seed(&[seed; 32]).unwrap()
-    }
-
-    fn context() -> GroupContext {
-        GroupContext {
-            version: ProtocolVersion::MLS10,
-            cipher_suite: CipherSuite(1),
-            group_id: vec![1, 2, 3].into(),
-            epoch: 9,
-            tree_hash: vec![4; 32].into(),
-            confirmed_transcript_hash: vec![5; 32].into(),
-            extensions: vec![],
-        }
-    }
+    use crate::codec::{decode_exact, Commit, FramedContentBody, Proposal};
+    use crate::framing::test_support::{context, cs, keys};
 
     fn tree() -> SecretTree {
         SecretTree::new(cs(), Secret::new(vec![7; 32]), 4).unwrap()
