@@ -6,7 +6,7 @@ use tls_codec::VLBytes;
 use super::config::{CommitOptions, CommitOutput, PendingCommit, Services};
 use super::error::GroupError;
 use super::proposal_list::{
-    apply_proposals, filter_proposals, path_required, validation_context, ResolvedProposal,
+    apply_to_next_epoch, filter_proposals, path_required, validation_context, ResolvedProposal,
 };
 use super::safe_aad::outgoing_authenticated_data;
 use super::state::{Group, GroupState, GroupStatus, StoredProposal};
@@ -288,14 +288,8 @@ impl Group {
         let infos = filtered.kept;
         let list: Vec<ProposalOrRef> = infos.iter().map(|p| p.to_proposal_or_ref()).collect();
 
-        let mut tree = st.tree.clone();
-        let mut extensions = st.context.extensions.clone();
-        let applied = apply_proposals(cs, &mut tree, &mut extensions, &infos)?;
-        let mut new_context = GroupContext {
-            epoch: st.context.epoch + 1,
-            extensions,
-            ..st.context.clone()
-        };
+        let (mut tree, applied, mut new_context) =
+            apply_to_next_epoch(cs, &st.tree, &st.context, &infos)?;
         let excluded: Vec<_> = applied.added.iter().map(|a| a.leaf_index).collect();
         let with_path = options.force_path
             || path_required(&infos)

@@ -6,7 +6,7 @@ use tls_codec::VLBytes;
 use super::config::{GroupConfig, OwnLeaf, Services};
 use super::error::GroupError;
 use super::proposal_list::{
-    apply_proposals, validate_proposal_list, validation_context, ResolvedProposal,
+    apply_to_next_epoch, validate_proposal_list, validation_context, ResolvedProposal,
 };
 use super::state::{resolve_psk_secret, Group, GroupState, GroupStatus};
 use crate::codec::{
@@ -310,16 +310,10 @@ impl Group {
         let validation =
             validation_context(cs, services, &config, &context, &tree, Some(&template), now);
         validate_proposal_list(&validation, Sender::NewMemberCommit, &infos)?;
-        let mut new_tree = tree.clone();
-        let mut extensions = context.extensions.clone();
-        let applied = apply_proposals(cs, &mut new_tree, &mut extensions, &infos)?;
+        let (mut new_tree, applied, mut new_context) =
+            apply_to_next_epoch(cs, &tree, &context, &infos)?;
         let own_leaf = new_tree.leftmost_blank_leaf()?;
 
-        let mut new_context = GroupContext {
-            epoch: context.epoch + 1,
-            extensions,
-            ..context.clone()
-        };
         let created = create_update_path(
             cs,
             &mut new_tree,

@@ -12,7 +12,7 @@ use tls_codec::VLBytes;
 use super::config::{ProcessedMessage, Services};
 use super::error::GroupError;
 use super::proposal_list::{
-    apply_proposals, external_commit_removed_leaf, path_required, provisional_requirements,
+    apply_to_next_epoch, external_commit_removed_leaf, path_required, provisional_requirements,
     validate_proposal_list, validation_context, ResolvedProposal,
 };
 use super::proposals::ProposalListError;
@@ -475,14 +475,8 @@ impl GroupState {
         validate_proposal_list(&validation, sender, &infos)?;
         let requirements = provisional_requirements(&validation, &infos)?;
 
-        let mut tree = self.tree.clone();
-        let mut extensions = self.context.extensions.clone();
-        let applied = apply_proposals(cs, &mut tree, &mut extensions, &infos)?;
-        let mut new_context = GroupContext {
-            epoch: self.context.epoch + 1,
-            extensions,
-            ..self.context.clone()
-        };
+        let (mut tree, applied, mut new_context) =
+            apply_to_next_epoch(cs, &self.tree, &self.context, &infos)?;
         if applied.removed.iter().any(|r| r.leaf_index == own) {
             let mut next = self.clone();
             next.context.epoch += 1;

@@ -8,6 +8,8 @@ use crate::crypto::SuiteProvider;
 use crate::messages::LifetimeCheck;
 use crate::tree::RatchetTree;
 
+use super::proposals::{AppliedProposals, ApplyError, CommittedProposal};
+
 pub(crate) use super::proposals::{
     apply_proposals, external_commit_removed_leaf, filter_proposals, path_required,
     provisional_requirements, validate_proposal_list, ProposalValidationContext, ResolvedProposal,
@@ -42,4 +44,24 @@ pub(crate) fn validation_context<'a>(
         ctx = ctx.with_commit_leaf(leaf);
     }
     ctx
+}
+
+/// The next epoch's tree and GroupContext, before any UpdatePath: `proposals` applied in §12.3
+/// order to copies of `tree` and `context`'s extensions, the epoch counted up. The caller
+/// merges the path and sets the tree hash; `tree` and `context` are left as they are.
+pub(crate) fn apply_to_next_epoch<P: CommittedProposal>(
+    cs: &dyn SuiteProvider,
+    tree: &RatchetTree,
+    context: &GroupContext,
+    proposals: &[P],
+) -> Result<(RatchetTree, AppliedProposals, GroupContext), ApplyError> {
+    let mut next_tree = tree.clone();
+    let mut extensions = context.extensions.clone();
+    let applied = apply_proposals(cs, &mut next_tree, &mut extensions, proposals)?;
+    let next_context = GroupContext {
+        epoch: context.epoch + 1,
+        extensions,
+        ..context.clone()
+    };
+    Ok((next_tree, applied, next_context))
 }
