@@ -162,6 +162,7 @@ impl Given {
 struct Resolver {
     commit: Option<SiblingCommitSecrets>,
     update: Option<HpkeKeyPair>,
+    external_init_seed: Option<Secret>,
     seen: RefCell<Vec<LeafNode>>,
 }
 
@@ -190,6 +191,11 @@ impl OwnLeafResolver for Resolver {
     fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<HpkeKeyPair> {
         self.seen.borrow_mut().push(new_leaf.clone());
         self.update.clone()
+    }
+
+    fn external_init_seed(&self, new_leaf: &LeafNode) -> Option<Secret> {
+        self.seen.borrow_mut().push(new_leaf.clone());
+        self.external_init_seed.clone()
     }
 }
 
@@ -1281,5 +1287,148 @@ fn h4_reuse_guard_recomputed_from_the_secret_tree() {
         )
         .unwrap();
         assert_eq!(opened, auth);
+    }
+}
+
+/// An external commit made with a given ExternalInit seed and given leaf secrets, from
+/// `info`, by "frank" (or, with `resync`, by "carol" replacing her old leaf).
+fn external_join_with_seed(
+    info: &mls_engine::codec::GroupInfo,
+    s: &Given,
+    seed: Option<Secret>,
+    resync: Option<LeafIndex>,
+) -> (Group, MlsMessage) {
+    Group::join_by_external_commit(
+        &svc(),
+        GroupConfig::default(),
+        info,
+        None,
+        OwnLeaf {
+            params: s.leaf_params(if resync.is_some() { b"carol" } else { b"frank" }),
+            encryption_key: s.leaf_source(),
+            signature_key: s.signer(),
+        },
+        ExternalCommitOptions {
+            path_secret_0: Some(s.path_secret_0()),
+            external_init_seed: seed,
+            resync_remove: resync,
+            ..ExternalCommitOptions::default()
+        },
+        NOW,
+    )
+    .unwrap()
+}
+
+/// H1 and H2 for external commits: a joiner's ExternalInit made from a given seed is the same
+/// for the same seed; a second instance of the joiner that holds the seed and the leaf
+/// secrets (through its resolver) follows the commit from the GroupInfo into the new epoch and
+/// agrees with every member; a wrong seed, wrong path secret, missing resolver or another
+/// epoch's GroupInfo is a typed error. With a resync Remove the follower replaces the old leaf.
+#[test]
+fn h2_external_commit_followed_by_a_sibling() {
+    for cipher_suite in SUITES {
+        let cs = suite(cipher_suite);
+        let seed = Secret::new(vec![0x5E; cs.params().kem_seed_len()]);
+        for resync in [None, Some(LeafIndex(2))] {
+            let mut g = three(cipher_suite, GroupConfig::default());
+            let info = g[0].group_info(&svc(), true, true).unwrap();
+            let s = Given::new(cipher_suite, 33);
+            let (frank, commit) = external_join_with_seed(&info, &s, Some(seed.clone()), resync);
+            let (_, again) = external_join_with_seed(&info, &s, Some(seed.clone()), resync);
+            let init_of = |m: &MlsMessage| match &public_commit(m).proposals[0] {
+                mls_engine::codec::ProposalOrRef::Proposal(Proposal::ExternalInit(i)) => {
+                    i.kem_output.clone()
+                }
+                other => panic!("not an ExternalInit first: {other:?}"),
+            };
+            assert_eq!(
+                init_of(&commit),
+                init_of(&again),
+                "same seed, same kem_output"
+            );
+
+            let follow = |resolver: &Resolver, info: &mls_engine::codec::GroupInfo| {
+                let services = svc().with_own_leaf_resolver(resolver);
+                Group::follow_external_commit(
+                    &services,
+                    GroupConfig::default(),
+                    info,
+                    None,
+                    &commit,
+                    NOW,
+                )
+            };
+            let good = Resolver {
+                commit: Some(s.sibling_secrets(Some(s.signer()))),
+                external_init_seed: Some(seed.clone()),
+                ..Resolver::default()
+            };
+            let sibling = follow(&good, &info).unwrap();
+            assert_eq!(sibling.own_leaf_index(), frank.own_leaf_index());
+            if let Some(old) = resync {
+                assert_eq!(frank.own_leaf_index(), old, "the resync leaf is reused");
+            }
+
+            let wrong_seed = Resolver {
+                commit: Some(s.sibling_secrets(Some(s.signer()))),
+                external_init_seed: Some(Secret::new(vec![0x5F; cs.params().kem_seed_len()])),
+                ..Resolver::default()
+            };
+            assert!(matches!(
+                follow(&wrong_seed, &info),
+                Err(GroupError::ExternalInitMismatch)
+            ));
+            let no_seed = Resolver {
+                commit: Some(s.sibling_secrets(Some(s.signer()))),
+                ..Resolver::default()
+            };
+            assert!(matches!(
+                follow(&no_seed, &info),
+                Err(GroupError::OwnLeafMessage)
+            ));
+            let other = Given::new(cipher_suite, 34);
+            let wrong_path = Resolver {
+                commit: Some(SiblingCommitSecrets {
+                    path_secret_0: other.path_secret_0(),
+                    ..s.sibling_secrets(Some(s.signer()))
+                }),
+                external_init_seed: Some(seed.clone()),
+                ..Resolver::default()
+            };
+            assert!(matches!(
+                follow(&wrong_path, &info),
+                Err(GroupError::TreeKem(_))
+            ));
+            assert!(matches!(
+                Group::follow_external_commit(
+                    &svc(),
+                    GroupConfig::default(),
+                    &info,
+                    None,
+                    &commit,
+                    NOW
+                ),
+                Err(GroupError::OwnLeafMessage)
+            ));
+
+            for m in &mut g {
+                m.process(&svc(), &commit, NOW).unwrap();
+            }
+            let remaining: Vec<&Group> = match resync {
+                None => g.iter().collect(),
+                Some(_) => g.iter().take(2).collect(),
+            };
+            let mut all = remaining;
+            all.push(&frank);
+            all.push(&sibling);
+            assert_agree(&all);
+
+            // The GroupInfo of the next epoch does not describe the commit's epoch.
+            let newer = g[0].group_info(&svc(), true, true).unwrap();
+            assert!(matches!(
+                follow(&good, &newer),
+                Err(GroupError::StaleEpoch { .. })
+            ));
+        }
     }
 }

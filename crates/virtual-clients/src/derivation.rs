@@ -131,6 +131,7 @@ impl KeySecrets {
             signature_key: higher
                 .signature_key_pair_from_seed(self.signature_key_secret.as_bytes())?,
             path_secret_0: self.path_generation_secret.clone(),
+            init_key_secret: self.init_key_secret.clone(),
         })
     }
 
@@ -165,6 +166,10 @@ pub struct VirtualClientKeys {
     pub signature_key: SignatureKeyPair,
     /// `path_secret[0]` of an UpdatePath.
     pub path_secret_0: Secret,
+    /// `init_key_secret`: for an external commit, the seed of its ExternalInit's ephemeral
+    /// key pair (`KEM.DeriveKeyPair(init_key_secret)`, docs/decisions.md E-vc-ext1), so that
+    /// siblings can recompute its `init_secret`.
+    pub init_key_secret: Secret,
 }
 
 impl VirtualClientKeys {

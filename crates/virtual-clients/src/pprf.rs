@@ -614,6 +614,16 @@ mod tests {
         ) -> Result<(Vec<u8>, Secret), CryptoError> {
             cs().hpke_setup_sender_and_export(pk, info, ctx, len)
         }
+        fn hpke_setup_sender_and_export_derived(
+            &self,
+            pk: &[u8],
+            ikm_e: &[u8],
+            info: &[u8],
+            ctx: &[u8],
+            len: usize,
+        ) -> Result<(Vec<u8>, Secret), CryptoError> {
+            cs().hpke_setup_sender_and_export_derived(pk, ikm_e, info, ctx, len)
+        }
         fn hpke_setup_receiver_and_export(
             &self,
             sk: &mls_engine::crypto::HpkePrivateKey,

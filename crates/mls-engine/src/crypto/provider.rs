@@ -87,6 +87,21 @@ pub trait SuiteProvider: Send + Sync {
         len: usize,
     ) -> Result<(Vec<u8>, Secret), CryptoError>;
 
+    /// [`SuiteProvider::hpke_setup_sender_and_export`] with the ephemeral key pair of the
+    /// encapsulation given instead of drawn: `skE, pkE = KEM.DeriveKeyPair(ikm_e)` (RFC 9180
+    /// §4.1 `Encap` with `GenerateKeyPair` replaced by `DeriveKeyPair` on `ikm_e`, as in
+    /// RFC 9180's test vectors). `ikm_e` must be `Nsk` bytes. Two callers with the same
+    /// `ikm_e` and `public_key` get the same `kem_output` and export (design hook H1 for the
+    /// ExternalInit of an external commit).
+    fn hpke_setup_sender_and_export_derived(
+        &self,
+        public_key: &[u8],
+        ikm_e: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        len: usize,
+    ) -> Result<(Vec<u8>, Secret), CryptoError>;
+
     /// `SetupBaseR(kem_output, sk, info)` followed by `context.export(exporter_context, len)`.
     fn hpke_setup_receiver_and_export(
         &self,

@@ -60,6 +60,58 @@ fn os_rng() -> UnwrapErr<OsRng> {
     UnwrapErr(OsRng)
 }
 
+/// A "random" generator that yields given bytes once: the ephemeral key seed of a derived
+/// encapsulation. A draw beyond them yields zeros and is recorded, so the caller can refuse
+/// the result instead of panicking.
+struct GivenBytes<'a> {
+    bytes: &'a [u8],
+    taken: usize,
+    overdrawn: bool,
+}
+
+impl<'a> GivenBytes<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            taken: 0,
+            overdrawn: false,
+        }
+    }
+
+    /// Whether exactly the given bytes, no more and no fewer, were drawn.
+    fn exactly_used(&self) -> bool {
+        !self.overdrawn && self.taken == self.bytes.len()
+    }
+}
+
+impl rand_core::RngCore for GivenBytes<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        let rest = self.bytes.get(self.taken..).unwrap_or_default();
+        if dest.len() > rest.len() {
+            self.overdrawn = true;
+            dest.fill(0);
+            return;
+        }
+        let (now, _) = rest.split_at(dest.len());
+        dest.copy_from_slice(now);
+        self.taken += dest.len();
+    }
+}
+
+impl rand_core::CryptoRng for GivenBytes<'_> {}
+
 fn hpke_public_key<K: KemTrait>(bytes: &[u8]) -> Result<K::PublicKey, CryptoError> {
     K::PublicKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)
 }
@@ -205,6 +257,32 @@ where
         let (enc, ctx) =
             hpke::setup_sender::<A, HpkeKdf, K, _>(&hpke::OpModeS::Base, &pk, info, &mut os_rng())
                 .map_err(|_| CryptoError::EncryptionFailed)?;
+        let mut out = vec![0u8; len];
+        ctx.export(exporter_context, &mut out)
+            .map_err(|_| CryptoError::KdfOutputTooLong)?;
+        Ok((enc.to_bytes().to_vec(), Secret::new(out)))
+    }
+
+    fn hpke_setup_sender_and_export_derived(
+        &self,
+        public_key: &[u8],
+        ikm_e: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        len: usize,
+    ) -> Result<(Vec<u8>, Secret), CryptoError> {
+        let nsk = <K::PrivateKey as hpke::Serializable>::size();
+        check_len(nsk, ikm_e.len())?;
+        let pk = hpke_public_key::<K>(public_key)?;
+        // `Encap` draws exactly `Nsk` bytes for its ephemeral key and runs `DeriveKeyPair` on
+        // them; this generator hands out `ikm_e` once and reports any further draw.
+        let mut rng = GivenBytes::new(ikm_e);
+        let (enc, ctx) =
+            hpke::setup_sender::<A, HpkeKdf, K, _>(&hpke::OpModeS::Base, &pk, info, &mut rng)
+                .map_err(|_| CryptoError::EncryptionFailed)?;
+        if !rng.exactly_used() {
+            return Err(CryptoError::InvalidPrivateKey);
+        }
         let mut out = vec![0u8; len];
         ctx.export(exporter_context, &mut out)
             .map_err(|_| CryptoError::KdfOutputTooLong)?;

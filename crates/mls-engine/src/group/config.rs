@@ -159,6 +159,14 @@ pub trait OwnLeafResolver {
     fn commit_secrets(&self, new_leaf: &LeafNode) -> Option<SiblingCommitSecrets>;
     /// The HPKE key pair of `new_leaf`, the leaf of an Update proposal from our leaf.
     fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<crate::crypto::HpkeKeyPair>;
+    /// The ExternalInit ephemeral seed of the external commit whose UpdatePath carries
+    /// `new_leaf` (see [`crate::group::ExternalCommitOptions::external_init_seed`]); asked only
+    /// by [`crate::group::Group::follow_external_commit`]. Default: none (such commits are
+    /// refused).
+    fn external_init_seed(&self, new_leaf: &LeafNode) -> Option<Secret> {
+        let _ = new_leaf;
+        None
+    }
 }
 
 /// What a group calls out to: cryptography and randomness, the Authentication Service, PSKs,

@@ -23,7 +23,8 @@ use crate::messages::{
 };
 use crate::schedule::{
     confirmed_transcript_hash, confirmed_transcript_hash_input, external_init_secret_sender,
-    interim_transcript_hash, EpochSecrets, KeySchedule, ResumptionPskStore, SecretTree,
+    external_init_secret_sender_derived, interim_transcript_hash, EpochSecrets, KeySchedule,
+    ResumptionPskStore, SecretTree,
 };
 use crate::tree::{create_update_path, math, LeafIndex, NewLeaf, RatchetTree, TreeKemPrivate};
 use crate::welcome::process_welcome_by_ref;
@@ -42,6 +43,11 @@ pub struct ExternalCommitOptions {
     /// SafeAAD items put before `authenticated_data` when the group (per the GroupInfo's
     /// GroupContext) uses SafeAAD (draft-ietf-mls-extensions-08 §4.9, design hook H6).
     pub safe_aad: Option<crate::extensions::SafeAad>,
+    /// The ExternalInit's ephemeral key seed (`Nsk` bytes): `skE, pkE = KEM.DeriveKeyPair(
+    /// seed)` instead of a fresh key pair (design hook H1 for external commits), so that
+    /// whoever holds the seed can follow the commit ([`Group::follow_external_commit`]).
+    /// Default: fresh.
+    pub external_init_seed: Option<crate::crypto::Secret>,
 }
 
 impl Group {
@@ -267,22 +273,19 @@ impl Group {
         options: ExternalCommitOptions,
         now: u64,
     ) -> Result<(Group, MlsMessage), GroupError> {
-        let context = group_info.group_context.clone();
-        let cs = services.crypto.suite(context.cipher_suite)?;
-        let tree = tree_from_group_info(&group_info.extensions, ratchet_tree)?;
-        let signer_key = tree
-            .leaf(LeafIndex(group_info.signer))
-            .ok_or(GroupError::UnknownGroupInfoSigner(group_info.signer))?
-            .signature_key
-            .clone();
-        group_info
-            .verify_signature(cs, signer_key.as_slice())
-            .map_err(|_| GroupError::BadGroupInfoSignature)?;
-        validate_tree(cs, services, &config, &tree, &context, now)?;
-        let external_pub = ExternalPubExtension::find_in(&group_info.extensions)?
-            .ok_or(GroupError::MissingExternalPub)?;
-        let (kem_output, init_secret) =
-            external_init_secret_sender(cs, external_pub.external_pub.as_slice())?;
+        let cs = services
+            .crypto
+            .suite(group_info.group_context.cipher_suite)?;
+        let ExternalStart {
+            context,
+            tree,
+            external_pub,
+            interim_transcript_hash: interim_before,
+        } = ExternalStart::check(cs, services, &config, group_info, ratchet_tree, now)?;
+        let (kem_output, init_secret) = match &options.external_init_seed {
+            Some(seed) => external_init_secret_sender_derived(cs, &external_pub, seed.as_bytes())?,
+            None => external_init_secret_sender(cs, &external_pub)?,
+        };
 
         let mut proposals = vec![Proposal::ExternalInit(ExternalInit {
             kem_output: kem_output.into(),
@@ -347,11 +350,6 @@ impl Group {
             body: FramedContentBody::Commit(commit),
         };
         let mut auth = sign_public(cs, content, &context, &own.signature_key.private_key)?;
-        let interim_before = interim_transcript_hash(
-            cs,
-            context.confirmed_transcript_hash.as_slice(),
-            group_info.confirmation_tag.as_slice(),
-        )?;
         let confirmed = confirmed_transcript_hash(
             cs,
             &interim_before,
@@ -447,6 +445,59 @@ impl GroupState {
             past_epochs: Vec::new(),
             status: GroupStatus::Active,
             exporter_tree,
+        })
+    }
+}
+
+/// The checked starting point of an external commit (§12.4.3.2): the GroupInfo's signature
+/// verified against its signer's leaf, its tree validated, and what the commit builds on.
+pub(super) struct ExternalStart {
+    /// The GroupContext of the epoch the external commit is for.
+    pub(super) context: GroupContext,
+    /// That epoch's ratchet tree.
+    pub(super) tree: RatchetTree,
+    /// The epoch's `external_pub`.
+    pub(super) external_pub: Vec<u8>,
+    /// The epoch's interim transcript hash (from the GroupInfo's confirmation tag).
+    pub(super) interim_transcript_hash: Vec<u8>,
+}
+
+impl ExternalStart {
+    /// Checks `group_info` (with `ratchet_tree` unless it carries the tree).
+    pub(super) fn check(
+        cs: &dyn SuiteProvider,
+        services: &Services<'_>,
+        config: &GroupConfig,
+        group_info: &GroupInfo,
+        ratchet_tree: Option<RatchetTree>,
+        now: u64,
+    ) -> Result<Self, GroupError> {
+        let context = group_info.group_context.clone();
+        let tree = tree_from_group_info(&group_info.extensions, ratchet_tree)?;
+        let signer_key = tree
+            .leaf(LeafIndex(group_info.signer))
+            .ok_or(GroupError::UnknownGroupInfoSigner(group_info.signer))?
+            .signature_key
+            .clone();
+        group_info
+            .verify_signature(cs, signer_key.as_slice())
+            .map_err(|_| GroupError::BadGroupInfoSignature)?;
+        validate_tree(cs, services, config, &tree, &context, now)?;
+        let external_pub = ExternalPubExtension::find_in(&group_info.extensions)?
+            .ok_or(GroupError::MissingExternalPub)?
+            .external_pub
+            .as_slice()
+            .to_vec();
+        let interim_transcript_hash = interim_transcript_hash(
+            cs,
+            context.confirmed_transcript_hash.as_slice(),
+            group_info.confirmation_tag.as_slice(),
+        )?;
+        Ok(Self {
+            context,
+            tree,
+            external_pub,
+            interim_transcript_hash,
         })
     }
 }

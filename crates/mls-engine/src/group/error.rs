@@ -101,6 +101,10 @@ pub enum GroupError {
     /// not supported by this entry point).
     #[error("a commit or update from our own leaf that we did not create")]
     OwnLeafMessage,
+    /// Following an external commit of our own leaf (design hook H2 for external commits):
+    /// its ExternalInit `kem_output` is not the one the given ephemeral seed produces.
+    #[error("the external commit's ExternalInit was not made from the given ephemeral seed")]
+    ExternalInitMismatch,
     /// §12.4.2: the committer removes itself, or the commit removes us (we are no longer a
     /// member and the group is inactive).
     #[error("we are not a member of the group any more")]

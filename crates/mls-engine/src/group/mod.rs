@@ -32,6 +32,7 @@ mod commit;
 mod config;
 mod create;
 mod error;
+mod follow_external;
 mod leaf_secrets;
 mod process;
 mod proposal_list;

@@ -314,7 +314,7 @@ impl Group {
 }
 
 /// The checks of §6 before anything is decrypted or verified.
-fn check_group_epoch(
+pub(super) fn check_group_epoch(
     context: &GroupContext,
     group_id: &[u8],
     epoch: u64,

@@ -380,17 +380,14 @@ impl GroupState {
         tree: &'a RatchetTree,
         now: u64,
     ) -> LeafNodeValidationContext<'a> {
-        let mut ctx = LeafNodeValidationContext::new(services.identity, now)
-            .with_requirements(requirements)
-            .with_member_credential_types(member_types)
-            .with_key_uniqueness(tree);
-        if !self.config.check_lifetimes {
-            ctx = ctx.with_lifetime_check(LifetimeCheck::Skip);
-        }
-        if let Some(max) = self.config.max_lifetime {
-            ctx = ctx.with_max_lifetime(max);
-        }
-        ctx
+        leaf_validation(
+            &self.config,
+            services,
+            requirements,
+            member_types,
+            tree,
+            now,
+        )
     }
 
     /// Signs `content` (of the current epoch, from our leaf) and frames it per the policy.
@@ -553,4 +550,26 @@ impl super::config::PskStore for Group {
             .then(|| self.state.resumption_psks.get(epoch).cloned())
             .flatten()
     }
+}
+
+/// The §7.3 validation context for a new leaf in `tree` under `config`'s lifetime policy.
+pub(crate) fn leaf_validation<'a>(
+    config: &GroupConfig,
+    services: &Services<'a>,
+    requirements: &'a GroupRequirements,
+    member_types: &'a MemberCredentialTypes,
+    tree: &'a RatchetTree,
+    now: u64,
+) -> LeafNodeValidationContext<'a> {
+    let mut ctx = LeafNodeValidationContext::new(services.identity, now)
+        .with_requirements(requirements)
+        .with_member_credential_types(member_types)
+        .with_key_uniqueness(tree);
+    if !config.check_lifetimes {
+        ctx = ctx.with_lifetime_check(LifetimeCheck::Skip);
+    }
+    if let Some(max) = config.max_lifetime {
+        ctx = ctx.with_max_lifetime(max);
+    }
+    ctx
 }

@@ -352,6 +352,25 @@ pub fn external_init_secret_sender(
     Ok(cs.hpke_setup_sender_and_export(external_pub, &[], EXTERNAL_INIT_EXPORTER_CONTEXT, nh)?)
 }
 
+/// [`external_init_secret_sender`] with the encapsulation's ephemeral key pair derived from
+/// `ikm_e` (`KEM.DeriveKeyPair(ikm_e)`, `Nsk` bytes) instead of drawn: whoever holds `ikm_e`
+/// can recompute `kem_output` and `init_secret` (the siblings of a virtual client, design
+/// hook H1 for external commits).
+pub fn external_init_secret_sender_derived(
+    cs: &dyn SuiteProvider,
+    external_pub: &[u8],
+    ikm_e: &[u8],
+) -> Result<(Vec<u8>, Secret), KeyScheduleError> {
+    let nh = cs.params().hash_len();
+    Ok(cs.hpke_setup_sender_and_export_derived(
+        external_pub,
+        ikm_e,
+        &[],
+        EXTERNAL_INIT_EXPORTER_CONTEXT,
+        nh,
+    )?)
+}
+
 /// External initialization, member side (§8.3): `context = SetupBaseR(kem_output,
 /// external_priv, "")`, `init_secret = context.export("MLS 1.0 external init secret", KDF.Nh)`.
 pub fn external_init_secret_receiver(

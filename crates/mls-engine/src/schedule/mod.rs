@@ -14,9 +14,9 @@ pub mod secret_tree;
 pub mod transcript;
 
 pub use key_schedule::{
-    confirmation_tag, external_init_secret_receiver, external_init_secret_sender, mls_exporter,
-    verify_confirmation_tag, welcome_key_nonce, EpochSecrets, KeySchedule, KeyScheduleError,
-    WelcomeKeyNonce,
+    confirmation_tag, external_init_secret_receiver, external_init_secret_sender,
+    external_init_secret_sender_derived, mls_exporter, verify_confirmation_tag, welcome_key_nonce,
+    EpochSecrets, KeySchedule, KeyScheduleError, WelcomeKeyNonce,
 };
 pub use psk::{psk_secret, PskError, ResumptionPskStore};
 pub use secret_tree::{
