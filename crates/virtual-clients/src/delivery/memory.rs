@@ -57,6 +57,18 @@ struct GroupLog {
     members: BTreeMap<ClientId, Membership>,
     /// Per virtual client: the [`VcSequence`] its next message in this group gets.
     vc_next: BTreeMap<ClientId, VcSequence>,
+    /// The GroupInfo last published and the epoch it is of.
+    group_info: Option<(u64, Arc<[u8]>)>,
+}
+
+impl GroupLog {
+    /// The GroupInfo published for `epoch`, if the last published one is of that epoch.
+    fn group_info_of(&self, epoch: u64) -> Option<Arc<[u8]>> {
+        match &self.group_info {
+            Some((e, bytes)) if *e == epoch => Some(bytes.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl GroupLog {
@@ -203,7 +215,11 @@ impl InMemoryDeliveryService {
             });
         }
         let commit_epoch = request.kind.commit_epoch();
-        if commit_epoch.is_none() && (request.welcome.is_some() || !request.removed.is_empty()) {
+        if commit_epoch.is_none()
+            && (request.welcome.is_some()
+                || !request.removed.is_empty()
+                || request.group_info.is_some())
+        {
             return Err(DeliveryError::NotACommit);
         }
         // The epoch first: of two emulators racing one epoch, the loser learns that the epoch
@@ -277,16 +293,25 @@ impl InMemoryDeliveryService {
             kind,
             welcome,
             removed,
+            group_info,
             ..
         } = request;
         let message: Arc<[u8]> = message.into();
-        let emulator = vc_sequence.map(|vc_sequence| EmulatorView {
-            emulator: sender.clone(),
-            vc_sequence,
-        });
         let Some(group) = self.groups.get_mut(group_id) else {
             return Err(DeliveryError::UnknownGroup(group_id.clone()));
         };
+        let built_from = match kind {
+            MessageKind::ExternalCommit { epoch } => group.group_info_of(epoch),
+            _ => None,
+        };
+        let emulator = vc_sequence.map(|vc_sequence| EmulatorView {
+            emulator: sender.clone(),
+            vc_sequence,
+            group_info: built_from,
+        });
+        if let (Some(epoch), Some(bytes)) = (kind.commit_epoch(), group_info) {
+            group.group_info = Some((epoch.saturating_add(1), bytes.into()));
+        }
         let sequence = group.next_sequence();
         if let Some(v) = &emulator {
             group.vc_next.insert(identity.clone(), v.vc_sequence.next());
@@ -537,6 +562,7 @@ impl DeliveryService for InMemoryDeliveryService {
                 log: Vec::new(),
                 members,
                 vc_next: BTreeMap::new(),
+                group_info: None,
             },
         );
         Ok(())
@@ -610,6 +636,53 @@ impl DeliveryService for InMemoryDeliveryService {
             return Err(DeliveryError::UnknownClient(owner.clone()));
         }
         self.key_packages.consume(owner)
+    }
+
+    fn publish_group_info(
+        &mut self,
+        publisher: &ClientId,
+        as_virtual_client: Option<&ClientId>,
+        group_id: &GroupId,
+        epoch: u64,
+        group_info: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
+        let identity = self.acting_identity(publisher, as_virtual_client)?;
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or_else(|| DeliveryError::UnknownGroup(group_id.clone()))?;
+        if !group.is_current_member(&identity) {
+            return Err(DeliveryError::NotAMember {
+                group_id: group_id.clone(),
+                member: identity,
+            });
+        }
+        let current = group.epoch;
+        if epoch < current {
+            return Err(DeliveryError::StaleEpoch {
+                current,
+                got: epoch,
+            });
+        }
+        if epoch > current {
+            return Err(DeliveryError::FutureEpoch {
+                current,
+                got: epoch,
+            });
+        }
+        group.group_info = Some((epoch, group_info.into()));
+        Ok(())
+    }
+
+    fn group_info(&mut self, group_id: &GroupId) -> Result<(u64, Arc<[u8]>), DeliveryError> {
+        let group = self
+            .groups
+            .get(group_id)
+            .ok_or_else(|| DeliveryError::UnknownGroup(group_id.clone()))?;
+        group
+            .group_info_of(group.epoch)
+            .map(|bytes| (group.epoch, bytes))
+            .ok_or_else(|| DeliveryError::NoGroupInfo(group_id.clone()))
     }
 }
 

@@ -199,6 +199,9 @@ pub struct SendRequest {
     pub welcome: Option<WelcomeRequest>,
     /// Commits only: members the Commit removes. They still receive this Commit, nothing after.
     pub removed: Vec<ClientId>,
+    /// Commits only: the encoded GroupInfo of the epoch the Commit creates, kept as the
+    /// group's current GroupInfo for external joiners ([`DeliveryService::group_info`]).
+    pub group_info: Option<Vec<u8>>,
 }
 
 impl SendRequest {
@@ -209,6 +212,7 @@ impl SendRequest {
             virtual_client: None,
             welcome: None,
             removed: Vec::new(),
+            group_info: None,
         }
     }
 
@@ -255,6 +259,12 @@ impl SendRequest {
         self.removed = removed;
         self
     }
+
+    /// Publishes, with this Commit, the GroupInfo of the epoch it creates.
+    pub fn with_group_info(mut self, group_info: impl Into<Vec<u8>>) -> Self {
+        self.group_info = Some(group_info.into());
+        self
+    }
 }
 
 /// What the emulator clients of the sending virtual client learn about one of its messages
@@ -266,6 +276,9 @@ pub struct EmulatorView {
     /// The message's position among the virtual client's messages in this group; the next send
     /// as the virtual client expects `vc_sequence.next()`.
     pub vc_sequence: VcSequence,
+    /// For an external Commit: the GroupInfo the service held for the epoch the Commit was
+    /// built from (what the joiner fetched), so that the other emulator clients can follow it.
+    pub group_info: Option<Arc<[u8]>>,
 }
 
 /// One accepted message of a group's log, as one recipient sees it.
@@ -397,9 +410,12 @@ pub enum DeliveryError {
         /// The sequence the sender stated.
         got: VcSequence,
     },
-    /// A Welcome or removed members on a message that is not a Commit.
-    #[error("only a Commit can carry a Welcome or remove members")]
+    /// A Welcome, removed members or a GroupInfo on a message that is not a Commit.
+    #[error("only a Commit can carry a Welcome, remove members or publish a GroupInfo")]
     NotACommit,
+    /// Nobody published a GroupInfo of the group's current epoch.
+    #[error("no GroupInfo of the current epoch of group {0}")]
+    NoGroupInfo(GroupId),
     /// A message before the start of the log window was asked for: never the case in memory, kept
     /// for servers that truncate logs.
     #[error("sequence {0} is no longer available")]
@@ -487,4 +503,22 @@ pub trait DeliveryService {
     /// Takes one KeyPackage of `owner`: the oldest ordinary one (removed from the directory),
     /// else its last-resort one (kept).
     fn consume_key_package(&mut self, owner: &ClientId) -> Result<Arc<[u8]>, DeliveryError>;
+
+    /// Publishes the encoded GroupInfo of the group's current `epoch` (e.g. by its creator, or
+    /// by any member); `publisher` (or `as_virtual_client`, which it must emulate) must be a
+    /// member, and `epoch` the group's current one ([`DeliveryError::StaleEpoch`] /
+    /// [`DeliveryError::FutureEpoch`] otherwise). Commits publish theirs with
+    /// [`SendRequest::with_group_info`].
+    fn publish_group_info(
+        &mut self,
+        publisher: &ClientId,
+        as_virtual_client: Option<&ClientId>,
+        group_id: &GroupId,
+        epoch: u64,
+        group_info: Vec<u8>,
+    ) -> Result<(), DeliveryError>;
+
+    /// The GroupInfo of the group's current epoch, for an external joiner; its epoch is the
+    /// one to state in [`SendRequest::external_commit`].
+    fn group_info(&mut self, group_id: &GroupId) -> Result<(u64, Arc<[u8]>), DeliveryError>;
 }

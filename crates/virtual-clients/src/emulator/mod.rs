@@ -81,6 +81,7 @@ use mls_engine::extensions::{
 };
 use tls_codec::VLBytes;
 
+mod external;
 mod state;
 pub use state::EMULATOR_STATE_VERSION;
 
@@ -152,6 +153,10 @@ pub enum EmulatorError {
     /// A stored state is inconsistent.
     #[error("malformed emulator client state: {0}")]
     MalformedState(&'static str),
+    /// An external join (or following one) into a group no accepted `ExternalJoin` action
+    /// announced (§5.5.2).
+    #[error("no ExternalJoin action announced this group")]
+    NoExternalJoin,
 }
 
 /// Key material of the virtual client's leaf in one higher-level group.
@@ -214,6 +219,10 @@ pub struct EmulatorClient {
     key_packages: Vec<OwnKeyPackage>,
     /// KeyPackages siblings announced with a `KeyPackageUpload`, not yet used.
     uploaded: Vec<UploadedKeyPackage>,
+    /// Group IDs announced with an accepted `ExternalJoin` action, not yet joined/followed.
+    external_joins: Vec<Vec<u8>>,
+    /// The group ID of our own `ExternalJoin` action in our pending emulation commit.
+    pending_external_join: Option<Vec<u8>>,
     credential: Credential,
     config: GroupConfig,
 }
@@ -280,6 +289,10 @@ impl OwnLeafResolver for Rederive<'_> {
     fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<HpkeKeyPair> {
         self.keys(new_leaf).map(|k| k.encryption_key)
     }
+
+    fn external_init_seed(&self, new_leaf: &LeafNode) -> Option<Secret> {
+        self.keys(new_leaf).map(|k| k.init_key_secret)
+    }
 }
 
 /// The `VirtualClientAction` of a SafeAAD (its item of component [`VC_COMPONENT_ID`]), if
@@ -292,6 +305,21 @@ fn action_of(safe_aad: &SafeAad) -> Result<Option<VirtualClientAction>, Emulator
         .map(VirtualClientAction::from_safe_aad_item)
         .transpose()
         .map_err(EmulatorError::from)
+}
+
+/// `options` with `action` added as the SafeAAD item of component [`VC_COMPONENT_ID`] (§5.5).
+fn with_action(
+    mut options: CommitOptions,
+    action: &VirtualClientAction,
+) -> Result<CommitOptions, EmulatorError> {
+    let mut items = options
+        .safe_aad
+        .take()
+        .map(|a| a.aad_items)
+        .unwrap_or_default();
+    items.push(action.to_safe_aad_item()?);
+    options.safe_aad = Some(SafeAad::new(items)?);
+    Ok(options)
 }
 
 fn find_epoch(epochs: &[EmulationEpochSecrets], epoch_id: &[u8]) -> Result<usize, EmulatorError> {
@@ -396,6 +424,8 @@ impl EmulatorClient {
             groups: BTreeMap::new(),
             key_packages: Vec::new(),
             uploaded: Vec::new(),
+            external_joins: Vec::new(),
+            pending_external_join: None,
             credential,
             config: GroupConfig {
                 retain_sent_keys: true,
@@ -478,7 +508,10 @@ impl EmulatorClient {
     ) -> Result<(), EmulatorError> {
         let mut emulation = self.emulation.clone();
         emulation.merge_pending_commit()?;
-        self.enter_emulation_epoch(services, emulation)
+        self.enter_emulation_epoch(services, emulation)?;
+        self.external_joins
+            .extend(self.pending_external_join.take());
+        Ok(())
     }
 
     /// Processes a message of the emulation group; a commit moves to a new emulation epoch.
@@ -503,15 +536,22 @@ impl EmulatorClient {
         let processed = received.processed;
         if let ProcessedMessage::Commit { sender, own, .. } = &processed {
             let mut uploaded = Vec::new();
-            if !own {
+            let mut external_join = None;
+            if *own {
+                external_join = self.pending_external_join.take();
+            } else {
                 let action = match &received.safe_aad {
                     Some(safe_aad) => action_of(safe_aad)?,
                     None => None,
                 };
+                if let Some(VirtualClientAction::ExternalJoin(join)) = &action {
+                    external_join = Some(join.group_id.as_slice().to_vec());
+                }
                 uploaded = self.uploaded_by(*sender, action)?;
             }
             self.enter_emulation_epoch(services, emulation)?;
             self.uploaded.extend(uploaded);
+            self.external_joins.extend(external_join);
             self.prune_epochs();
         } else {
             self.emulation = emulation;
@@ -717,15 +757,9 @@ impl EmulatorClient {
             epoch_id: VLBytes::new(epoch.epoch_id().to_vec()),
             key_package_info: infos,
         });
-        let mut options = options;
-        let mut items = options
-            .safe_aad
-            .take()
-            .map(|a| a.aad_items)
-            .unwrap_or_default();
-        items.push(action.to_safe_aad_item()?);
-        options.safe_aad = Some(SafeAad::new(items)?);
-        let out = self.emulation.commit(services, options, now)?;
+        let out = self
+            .emulation
+            .commit(services, with_action(options, &action)?, now)?;
         let key_packages = made.iter().map(|k| k.bundle.key_package.clone()).collect();
         self.key_packages.extend(made);
         self.install_newest(epoch);
@@ -735,6 +769,7 @@ impl EmulatorClient {
     /// Drops our pending emulation-group commit (the delivery service refused it).
     pub fn abandon_emulation_commit(&mut self) {
         self.emulation.clear_pending_commit();
+        self.pending_external_join = None;
     }
 
     /// Joins a higher-level group from `welcome` sent to a KeyPackage of the virtual client

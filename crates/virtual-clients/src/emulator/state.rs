@@ -31,13 +31,16 @@
 //! } UploadedKeyPackageState;       /* from a sibling's KeyPackageUpload (draft §5.5.1) */
 //!
 //! struct {
-//!   uint16 version = 2;              /* version 1: without `uploaded`, still read */
+//!   uint16 version = 3;              /* 1: without `uploaded` and the joins; 2: without
+//!                                       the joins; both still read */
 //!   opaque emulation_group<V>;       /* Group::to_bytes */
 //!   opaque epochs<V><V>;             /* EmulationEpochSecrets::to_bytes, oldest first */
 //!   HigherGroupState groups<V>;
 //!   OwnKeyPackageState key_packages<V>;
 //!   Credential credential;
-//!   UploadedKeyPackageState uploaded<V>;   /* version 2 only */
+//!   UploadedKeyPackageState uploaded<V>;   /* version >= 2 */
+//!   opaque external_joins<V><V>;     /* version 3: announced ExternalJoin group IDs */
+//!   optional<opaque> pending_external_join<V>;   /* version 3: ours, not yet accepted */
 //! } EmulatorClientState;
 //! ```
 
@@ -60,7 +63,7 @@ use super::{
 use crate::epoch::EmulationEpochSecrets;
 
 /// The version of the [`EmulatorClient::to_bytes`] format.
-pub const EMULATOR_STATE_VERSION: u16 = 2;
+pub const EMULATOR_STATE_VERSION: u16 = 3;
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 struct LeafStateV1 {
@@ -119,6 +122,35 @@ struct EmulatorClientV2 {
     key_packages: Vec<OwnKeyPackageV1>,
     credential: Credential,
     uploaded: Vec<UploadedV2>,
+}
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct EmulatorClientV3 {
+    version: u16,
+    emulation_group: SecretVLBytes,
+    epochs: Vec<SecretVLBytes>,
+    groups: Vec<HigherGroupV1>,
+    key_packages: Vec<OwnKeyPackageV1>,
+    credential: Credential,
+    uploaded: Vec<UploadedV2>,
+    external_joins: Vec<VLBytes>,
+    pending_external_join: Option<VLBytes>,
+}
+
+impl From<EmulatorClientV2> for EmulatorClientV3 {
+    fn from(v2: EmulatorClientV2) -> Self {
+        Self {
+            version: v2.version,
+            emulation_group: v2.emulation_group,
+            epochs: v2.epochs,
+            groups: v2.groups,
+            key_packages: v2.key_packages,
+            credential: v2.credential,
+            uploaded: v2.uploaded,
+            external_joins: Vec::new(),
+            pending_external_join: None,
+        }
+    }
 }
 
 /// `tls_codec` wants `Debug` on vector elements; these hold secrets, so print nothing.
@@ -199,7 +231,7 @@ impl EmulatorClient {
                 random: VLBytes::new(u.random.clone()),
             })
             .collect();
-        let state = EmulatorClientV2 {
+        let state = EmulatorClientV3 {
             version: EMULATOR_STATE_VERSION,
             emulation_group: SecretVLBytes::new(self.emulation.to_bytes()?),
             epochs,
@@ -207,6 +239,15 @@ impl EmulatorClient {
             key_packages,
             credential: self.credential.clone(),
             uploaded,
+            external_joins: self
+                .external_joins
+                .iter()
+                .map(|g| VLBytes::new(g.clone()))
+                .collect(),
+            pending_external_join: self
+                .pending_external_join
+                .as_ref()
+                .map(|g| VLBytes::new(g.clone())),
         };
         let mut out = Vec::with_capacity(state.tls_serialized_len());
         state
@@ -221,7 +262,7 @@ impl EmulatorClient {
             [a, b, ..] => u16::from_be_bytes([*a, *b]),
             _ => return Err(EmulatorError::MalformedState("no version")),
         };
-        let state: EmulatorClientV2 = match version {
+        let state: EmulatorClientV3 = match version {
             1 => {
                 let v1: EmulatorClientV1 = decode_exact(bytes)?;
                 EmulatorClientV2 {
@@ -233,7 +274,9 @@ impl EmulatorClient {
                     credential: v1.credential,
                     uploaded: Vec::new(),
                 }
+                .into()
             }
+            2 => decode_exact::<EmulatorClientV2>(bytes)?.into(),
             EMULATOR_STATE_VERSION => decode_exact(bytes)?,
             other => return Err(EmulatorError::UnsupportedStateVersion(other)),
         };
@@ -302,6 +345,12 @@ impl EmulatorClient {
                 random: u.random.as_slice().to_vec(),
             })
             .collect();
+        client.external_joins = state
+            .external_joins
+            .iter()
+            .map(|g| g.as_slice().to_vec())
+            .collect();
+        client.pending_external_join = state.pending_external_join.map(|g| g.as_slice().to_vec());
         Ok(client)
     }
 }
