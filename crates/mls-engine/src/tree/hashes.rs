@@ -11,6 +11,7 @@
 //! cache survives extension and truncation; [`RatchetTree`] clears it along the path of every
 //! changed node. The cache assumes one cipher suite per tree: always pass the group's suite.
 
+use std::sync::Arc;
 use tls_codec::{Serialize as _, VLByteSlice};
 
 use super::math::{LeafIndex, NodeIndex};
@@ -81,7 +82,7 @@ impl RatchetTree {
             .get(x.as_usize())
             .ok_or(TreeError::NodeOutOfRange(x))?;
         if let Some(hash) = cell.get() {
-            return Ok(hash);
+            return Ok(hash.as_ref());
         }
         let hash = match (x.leaf(), x.children()) {
             (Some(leaf), _) => leaf_tree_hash(suite, leaf, self.leaf(leaf))?,
@@ -92,7 +93,7 @@ impl RatchetTree {
             }
             (None, None) => return Err(TreeError::NodeOutOfRange(x)),
         };
-        Ok(cell.get_or_init(|| hash))
+        Ok(cell.get_or_init(|| Arc::from(hash)).as_ref())
     }
 
     /// The tree hash of `x` in the tree where the leaves `excluded` are blanked and removed from

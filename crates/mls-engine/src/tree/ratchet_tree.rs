@@ -7,9 +7,14 @@
 //!   hashes of that node and its ancestors only, so a commit costs `O(log n)` hash computations;
 //! * an index of the HPKE and signature public keys in use, so the uniqueness checks of §7.3
 //!   and §12.4.2 cost a lookup, not a scan.
+//!
+//! Copy on write (DESIGN §7): nodes, cached hashes and indexed keys are shared (`Arc`), so
+//! cloning a tree (every commit builds the next epoch on a copy, so that a rejected commit
+//! changes nothing) costs one reference count per node, not a deep copy; a node is copied only
+//! when it changes.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::math::{self, LeafIndex, NodeIndex, MAX_LEAVES};
 use super::TreeError;
@@ -20,13 +25,13 @@ use crate::messages::KeyUniqueness;
 #[derive(Clone, Debug, Default)]
 pub struct RatchetTree {
     /// `node_width(n_leaves)` entries; `None` is a blank node.
-    nodes: Vec<Option<Node>>,
+    nodes: Vec<Option<Arc<Node>>>,
     /// The cached tree hash of each node. Invariant: a cached parent has cached children.
-    pub(super) hashes: Vec<OnceLock<Vec<u8>>>,
+    pub(super) hashes: Vec<OnceLock<Arc<[u8]>>>,
     /// How many nodes carry each HPKE public key.
-    encryption_keys: HashMap<Vec<u8>, u32>,
+    encryption_keys: HashMap<Arc<[u8]>, u32>,
     /// How many leaves carry each signature public key.
-    signature_keys: HashMap<Vec<u8>, u32>,
+    signature_keys: HashMap<Arc<[u8]>, u32>,
 }
 
 impl PartialEq for RatchetTree {
@@ -80,7 +85,10 @@ impl RatchetTree {
             .iter()
             .rposition(Option::is_some)
             .map_or(0, |i| i + 1);
-        self.nodes[..end].to_vec()
+        self.nodes[..end]
+            .iter()
+            .map(|n| n.as_deref().cloned())
+            .collect()
     }
 
     /// Encodes the tree as `optional<Node> ratchet_tree<V>` (§12.4.3.3).
@@ -105,7 +113,7 @@ impl RatchetTree {
 
     /// The node at `x`; `None` if blank or outside the tree.
     pub fn node(&self, x: NodeIndex) -> Option<&Node> {
-        self.nodes.get(x.as_usize()).and_then(Option::as_ref)
+        self.nodes.get(x.as_usize()).and_then(|n| n.as_deref())
     }
 
     /// Whether `x` is blank (or outside the tree).
@@ -135,7 +143,7 @@ impl RatchetTree {
             .iter()
             .step_by(2)
             .enumerate()
-            .filter_map(|(i, n)| match n {
+            .filter_map(|(i, n)| match n.as_deref() {
                 Some(Node::Leaf(leaf)) => Some((LeafIndex(i as u32), leaf)),
                 _ => None,
             })
@@ -143,10 +151,13 @@ impl RatchetTree {
 
     /// The non-blank parent nodes, left to right.
     pub fn parents(&self) -> impl Iterator<Item = (NodeIndex, &ParentNode)> + '_ {
-        self.nodes.iter().enumerate().filter_map(|(i, n)| match n {
-            Some(Node::Parent(p)) => Some((NodeIndex(i as u32), p)),
-            _ => None,
-        })
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match n.as_deref() {
+                Some(Node::Parent(p)) => Some((NodeIndex(i as u32), p)),
+                _ => None,
+            })
     }
 
     /// Whether some node of the tree carries the HPKE public key `key`.
@@ -162,7 +173,7 @@ impl RatchetTree {
     /// Whether every HPKE public key and every signature public key in the tree is carried by
     /// one node only (§7.3, §12.4.3.1).
     pub fn keys_are_unique(&self) -> bool {
-        let unique = |m: &HashMap<Vec<u8>, u32>| m.values().all(|&c| c == 1);
+        let unique = |m: &HashMap<Arc<[u8]>, u32>| m.values().all(|&c| c == 1);
         unique(&self.encryption_keys) && unique(&self.signature_keys)
     }
 
@@ -260,8 +271,12 @@ impl RatchetTree {
         let leaf = self.leftmost_blank_leaf()?;
         let n = self.n_leaves();
         for p in math::direct_path(leaf.node(), n) {
-            if let Some(Some(Node::Parent(parent))) = self.nodes.get_mut(p.as_usize()) {
-                if let Err(pos) = parent.unmerged_leaves.binary_search(&leaf.0) {
+            if let Some(Some(node)) = self.nodes.get_mut(p.as_usize()) {
+                let listed = match node.as_ref() {
+                    Node::Parent(parent) => parent.unmerged_leaves.binary_search(&leaf.0),
+                    Node::Leaf(_) => Ok(0),
+                };
+                if let (Err(pos), Node::Parent(parent)) = (listed, Arc::make_mut(node)) {
                     parent.unmerged_leaves.insert(pos, leaf.0);
                 }
             }
@@ -362,7 +377,7 @@ impl RatchetTree {
         let old = self
             .nodes
             .get_mut(x.as_usize())
-            .and_then(|slot| std::mem::replace(slot, node));
+            .and_then(|slot| std::mem::replace(slot, node.map(Arc::new)));
         if let Some(old) = &old {
             self.index_keys(old, false);
         }
@@ -371,9 +386,14 @@ impl RatchetTree {
 
     /// Counts (`add`) or uncounts a node's public keys in the key index.
     fn index_keys(&mut self, node: &Node, add: bool) {
-        let bump = |map: &mut HashMap<Vec<u8>, u32>, key: &[u8]| {
+        let bump = |map: &mut HashMap<Arc<[u8]>, u32>, key: &[u8]| {
             if add {
-                *map.entry(key.to_vec()).or_insert(0) += 1;
+                match map.get_mut(key) {
+                    Some(count) => *count += 1,
+                    None => {
+                        map.insert(Arc::from(key), 1);
+                    }
+                }
             } else if let Some(count) = map.get_mut(key) {
                 *count -= 1;
                 if *count == 0 {
