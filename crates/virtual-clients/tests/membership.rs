@@ -275,6 +275,14 @@ fn alice_in_two_groups(
     let unused = devices[0]
         .publish_key_package(&svc(), cipher_suite, lifetime())
         .unwrap();
+    // An Update proposal of the virtual client in G2, not yet committed (it travels too).
+    let proposal = devices[0]
+        .propose_update(&svc(), G2)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    devices[0].process(&svc(), G2, &proposal, NOW).unwrap();
+    c2.process_bytes(&svc(), &proposal, NOW).unwrap();
     for _ in 0..extra {
         add_device(&mut devices, 0, "alice");
     }
@@ -290,8 +298,38 @@ fn a_new_emulator_client_acts_as_the_virtual_client_after_the_state_transfer() {
         assert_agree(&devices, &[&c1], G1);
         assert_agree(&devices, &[&c2], G2);
 
+        // Carol commits the Update proposal made before the transfer: both devices take the
+        // proposed leaf (the new one from the transferred UpdateLeaf).
+        let before = devices[1]
+            .group(G2)
+            .unwrap()
+            .own_leaf_node()
+            .unwrap()
+            .encryption_key
+            .clone();
+        carol_commit(&mut c2, &mut devices, G2);
+        let after = &devices[1].group(G2).unwrap().own_leaf_node().unwrap();
+        assert_ne!(after.encryption_key, before);
+        assert_agree(&devices, &[&c2], G2);
         // Carol commits in G1: both devices follow.
         carol_commit(&mut c1, &mut devices, G1);
+        assert_agree(&devices, &[&c1], G1);
+        // The new device proposes an Update in G1; Carol commits it.
+        let proposal = devices[1]
+            .propose_update(&svc(), G1)
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        for d in devices.iter_mut() {
+            d.process(&svc(), G1, &proposal, NOW).unwrap();
+        }
+        c1.process_bytes(&svc(), &proposal, NOW).unwrap();
+        let out = c1.commit(&svc(), CommitOptions::new(), NOW).unwrap();
+        c1.merge_pending_commit().unwrap();
+        let bytes = out.commit.to_bytes().unwrap();
+        for d in devices.iter_mut() {
+            d.process(&svc(), G1, &bytes, NOW).unwrap();
+        }
         assert_agree(&devices, &[&c1], G1);
         // The new device commits in G2 (a leaf from the newest emulation epoch): its sibling
         // re-derives it (H2), Carol follows.
