@@ -482,6 +482,14 @@ fn a_removed_emulator_client_can_follow_no_group() {
         // A copy of the removed device's state taken before the removal (a compromise).
         let snapshot = devices[2].to_bytes().unwrap();
 
+        // A device cannot remove itself (RFC 9420 §12.2); nothing changes.
+        let before = devices[0].to_bytes().unwrap();
+        let own_index = devices[0].emulation_group().own_leaf_index().0;
+        assert!(matches!(
+            devices[0].remove_emulator(&svc(), own_index, NOW),
+            Err(EmulatorError::Group(_))
+        ));
+        assert_eq!(devices[0].to_bytes().unwrap(), before);
         let out = devices[0]
             .remove_emulator(&svc(), removed_index, NOW)
             .unwrap();
@@ -506,6 +514,14 @@ fn a_removed_emulator_client_can_follow_no_group() {
         ));
         assert!(matches!(
             gone.process_emulation(&svc(), &bytes, NOW),
+            Err(EmulatorError::Removed)
+        ));
+        assert!(matches!(
+            gone.device_state_message(&svc()),
+            Err(EmulatorError::Removed)
+        ));
+        assert!(matches!(
+            gone.create_group(&svc(), b"new".to_vec(), cipher_suite, lifetime()),
             Err(EmulatorError::Removed)
         ));
         // The removed state survives the codec.
