@@ -64,6 +64,8 @@ impl EmulatorClient {
         self.groups.clear();
         self.key_packages.clear();
         self.uploaded.clear();
+        self.external_joins.clear();
+        self.pending_external_join = None;
     }
 
     /// The state transfer to a new emulator client (row 12 (a)): an emulation-group
@@ -87,7 +89,10 @@ impl EmulatorClient {
     /// The state transfer of one higher-level group, `group_id` (E-vc7): a `DeviceState` with
     /// just that group, sent by the emulator client that created it
     /// ([`EmulatorClient::create_group`]) before its first commit there. Every sibling
-    /// installs the group when it processes the message. Drop its echo.
+    /// installs the group when it processes the message (one that holds it already leaves
+    /// it alone). Any emulator client may send it for a sibling that lacks a group, e.g. one
+    /// added after an `ExternalJoin` was announced (announcements are not transferred). Drop
+    /// its echo.
     pub fn group_state_message(
         &mut self,
         services: &Services<'_>,
