@@ -15,6 +15,7 @@
 //! | [`delivery`] | §5.1 delivery: ordered per-group logs, compare-and-append, fan-out |
 //! | [`emulator`] | §5.3, §5.6 the emulator client: emulation epochs, higher-level groups as the virtual client |
 //! | [`storage`] | DESIGN §6: the store trait, an in-memory store, one atomic save per processed message |
+//! | [`transfer`] | §5.4 adding emulator clients: the `DeviceState` state transfer (subgroups-00 §5 `NewDeviceState`, DESIGN §5 row 12 (a)) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub mod delivery;
@@ -24,4 +25,5 @@ pub mod epoch;
 pub mod pprf;
 pub mod reuse_guard;
 pub mod storage;
+pub mod transfer;
 pub mod wire;

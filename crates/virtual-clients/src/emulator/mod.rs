@@ -39,10 +39,21 @@
 //!   them ([`EmulatorClient::join_from_welcome_by_ref`]) without being handed the KeyPackage.
 //!   A recorded entry pins its emulation epoch until it is used.
 //!
+//! * **Membership of the emulation group** (§5.4, row 12 (a); `membership.rs`). A new
+//!   emulator client joins the emulation group ([`EmulatorClient::add_emulator`],
+//!   [`EmulatorClient::join`]); once the add is confirmed the adder sends
+//!   [`EmulatorClient::device_state_message`], an emulation-group application message
+//!   carrying a [`crate::transfer::DeviceState`] (emulation epochs, unused KeyPackages,
+//!   higher-level groups), which the new client merges in
+//!   [`EmulatorClient::process_emulation`]. A group created by one emulator client reaches
+//!   its siblings the same way ([`EmulatorClient::group_state_message`]). Removal:
+//!   [`EmulatorClient::remove_emulator`], then [`EmulatorClient::update_all_groups`] (a
+//!   commit with a path from the new emulation epoch in every higher-level group).
+//!
 //! Not in this first cut: the `ExternalJoin` action (a sibling may also join from a Welcome
-//! by being given the KeyPackage itself: [`EmulatorClient::join_from_welcome`]); siblings getting
-//! into a group *created* by one emulator client (state transfer, row 12: only the creator is
-//! in such a group); expiry of unused KeyPackages (they pin their emulation epoch until used).
+//! by being given the KeyPackage itself: [`EmulatorClient::join_from_welcome`]); expiry of
+//! unused KeyPackages (they pin their emulation epoch until used); retiring the unused
+//! KeyPackages a removed emulator client knew (see [`EmulatorClient::update_all_groups`]).
 //! Storage is in [`crate::storage`]: the whole state is one value
 //! ([`EmulatorClient::to_bytes`] / [`EmulatorClient::from_bytes`]) that
 //! [`crate::storage::PersistentEmulator`] saves once per processed message.
@@ -82,6 +93,7 @@ use mls_engine::extensions::{
 use tls_codec::VLBytes;
 
 mod external;
+mod membership;
 mod state;
 pub use state::EMULATOR_STATE_VERSION;
 
@@ -157,6 +169,14 @@ pub enum EmulatorError {
     /// announced (§5.5.2).
     #[error("no ExternalJoin action announced this group")]
     NoExternalJoin,
+    /// An emulation-group application message (state transfer) was malformed or
+    /// inconsistent; nothing was installed.
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::TransferError),
+    /// A commit of the emulation group removed this emulator client: it holds nothing of the
+    /// virtual client any more and does nothing further.
+    #[error("this emulator client was removed from the emulation group")]
+    Removed,
 }
 
 /// Key material of the virtual client's leaf in one higher-level group.
@@ -515,12 +535,25 @@ impl EmulatorClient {
     }
 
     /// Processes a message of the emulation group; a commit moves to a new emulation epoch.
+    ///
+    /// An application message is an [`crate::transfer::EmulationMessage`]: a `DeviceState`
+    /// (state transfer, row 12 (a)) is merged ([`EmulatorClient::device_state_message`]) and
+    /// returned as `ProcessedMessage::Application` with empty `data` (the secrets are not
+    /// handed out); a malformed or inconsistent one is [`EmulatorError::Transfer`], an
+    /// unknown type `TransferError::UnknownMessageType`, and nothing changes. Our own
+    /// application message coming back from the delivery service cannot be opened (its key
+    /// was used up when sending): drop it, do not process it.
+    ///
+    /// A commit that removes this client returns `Commit { removed_us: true, .. }`: the client
+    /// deletes its emulation epochs, higher-level groups and KeyPackages, derives nothing
+    /// more, and every later operation is [`EmulatorError::Removed`].
     pub fn process_emulation(
         &mut self,
         services: &Services<'_>,
         bytes: &[u8],
         now: u64,
     ) -> Result<ProcessedMessage, EmulatorError> {
+        self.check_member()?;
         // The size check `Group::process_bytes` makes, before decoding.
         let max = self.emulation.config().max_message_size;
         if bytes.len() > max as usize {
@@ -534,6 +567,28 @@ impl EmulatorClient {
         let mut emulation = self.emulation.clone();
         let received = emulation.process_message(services, &message, now)?;
         let processed = received.processed;
+        if let ProcessedMessage::Commit {
+            removed_us: true, ..
+        } = &processed
+        {
+            self.enter_removed(emulation);
+            return Ok(processed);
+        }
+        if let ProcessedMessage::Application {
+            sender,
+            data,
+            authenticated_data,
+        } = processed
+        {
+            // An `EmulationMessage` (state transfer): merged into a copy, installed whole.
+            let data = zeroize::Zeroizing::new(data);
+            self.process_emulation_message(services, emulation, &data)?;
+            return Ok(ProcessedMessage::Application {
+                sender,
+                data: Vec::new(),
+                authenticated_data,
+            });
+        }
         if let ProcessedMessage::Commit { sender, own, .. } = &processed {
             let mut uploaded = Vec::new();
             let mut external_join = None;
@@ -658,6 +713,7 @@ impl EmulatorClient {
         &self,
         emulation: &dyn SuiteProvider,
     ) -> Result<(EmulationEpochSecrets, crate::derivation::SenderDerivation), EmulatorError> {
+        self.check_member()?;
         let mut epoch = self
             .epochs
             .last()
@@ -722,6 +778,7 @@ impl EmulatorClient {
         options: CommitOptions,
         now: u64,
     ) -> Result<(CommitOutput, Vec<KeyPackage>), EmulatorError> {
+        self.check_member()?;
         if count == 0 {
             return Err(EmulatorError::MalformedUpload("no KeyPackage"));
         }
@@ -784,6 +841,7 @@ impl EmulatorClient {
         welcome: &Welcome,
         now: u64,
     ) -> Result<Vec<u8>, EmulatorError> {
+        self.check_member()?;
         if let Some(own) = self
             .key_packages
             .iter()
@@ -839,6 +897,7 @@ impl EmulatorClient {
         key_package: &KeyPackage,
         now: u64,
     ) -> Result<Vec<u8>, EmulatorError> {
+        self.check_member()?;
         let higher = services.crypto.suite(key_package.cipher_suite)?;
         let reference = key_package_ref(higher, key_package)?;
         if let Some(pos) = self
@@ -926,8 +985,10 @@ impl EmulatorClient {
     }
 
     /// Creates a higher-level group `group_id` with the virtual client as its only member,
-    /// from derived secrets. Only this emulator client is in it (siblings' entry is not in
-    /// this first cut).
+    /// from derived secrets. Only this emulator client is in it at first: send
+    /// [`EmulatorClient::group_state_message`] to the emulation group right after, before the
+    /// first commit in the new group, and each sibling installs the group when it processes
+    /// that message ([`EmulatorClient::process_emulation`]; E-vc7).
     pub fn create_group(
         &mut self,
         services: &Services<'_>,
@@ -1083,6 +1144,7 @@ impl EmulatorClient {
         group_id: &[u8],
         data: &[u8],
     ) -> Result<MlsMessage, EmulatorError> {
+        self.check_member()?;
         let emu = self.emulation_suite(services)?;
         let leaf_index = self.emulation.own_leaf_index().0;
         let leaves = self.emulation.ratchet_tree().n_leaves();
@@ -1135,6 +1197,7 @@ impl EmulatorClient {
         bytes: &[u8],
         now: u64,
     ) -> Result<ProcessedMessage, EmulatorError> {
+        self.check_member()?;
         let emu = self.emulation_suite(services)?;
         let entry = self
             .groups

@@ -281,7 +281,9 @@ impl EmulatorClient {
             other => return Err(EmulatorError::UnsupportedStateVersion(other)),
         };
         let emulation = Group::from_bytes(state.emulation_group.as_slice())?;
-        if state.epochs.is_empty() {
+        // A removed client keeps no emulation epoch (nor anything else of the virtual client).
+        let removed = matches!(emulation.status(), mls_engine::group::GroupStatus::Removed);
+        if state.epochs.is_empty() && !removed {
             return Err(EmulatorError::MalformedState("no emulation epoch"));
         }
         let mut epochs = Vec::with_capacity(state.epochs.len());
