@@ -50,10 +50,19 @@
 //!   [`EmulatorClient::remove_emulator`], then [`EmulatorClient::update_all_groups`] (a
 //!   commit with a path from the new emulation epoch in every higher-level group).
 //!
-//! Not in this first cut: the `ExternalJoin` action (a sibling may also join from a Welcome
-//! by being given the KeyPackage itself: [`EmulatorClient::join_from_welcome`]); expiry of
-//! unused KeyPackages (they pin their emulation epoch until used); retiring the unused
-//! KeyPackages a removed emulator client knew (see [`EmulatorClient::update_all_groups`]).
+//! * **External joins** (§5.5.2, `external.rs`): [`EmulatorClient::announce_external_join`]
+//!   (the `ExternalJoin` action), [`EmulatorClient::join_by_external_commit`], and siblings
+//!   [`EmulatorClient::follow_external_join`] with the GroupInfo the commit was built from.
+//! * **Lagging emulators.** An emulator must process the emulation group before it acts in a
+//!   higher-level group: siblings keep only [`RETAINED_EPOCHS`] emulation epochs (plus those
+//!   still in use), so a commit derived from an epoch they already deleted is refused by them
+//!   with [`EmulatorError::UnknownEpochId`] (their state unchanged) although the delivery
+//!   service accepted it; they then lag that group and must resync (external join). See
+//!   docs/decisions.md E-vc11.
+//!
+//! Not done: expiry of unused KeyPackages (they pin their emulation epoch until used);
+//! retiring the unused KeyPackages a removed emulator client knew (see
+//! [`EmulatorClient::update_all_groups`]).
 //! Storage is in [`crate::storage`]: the whole state is one value
 //! ([`EmulatorClient::to_bytes`] / [`EmulatorClient::from_bytes`]) that
 //! [`crate::storage::PersistentEmulator`] saves once per processed message.
