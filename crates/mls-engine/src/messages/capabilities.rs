@@ -85,6 +85,20 @@ pub fn supports_proposal(capabilities: &Capabilities, proposal_type: ProposalTyp
     proposal_type.is_default() || capabilities.proposals.contains(&proposal_type)
 }
 
+/// The first thing a member's capabilities lack of a group's [`GroupRequirements`], in the
+/// order [`GroupRequirements::first_unsupported`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsupported {
+    /// An extension type of `required_capabilities` (§11.1).
+    RequiredExtension(ExtensionType),
+    /// A proposal type of `required_capabilities` (§11.1).
+    RequiredProposal(ProposalType),
+    /// A credential type of `required_capabilities` (§11.1).
+    RequiredCredential(CredentialType),
+    /// An extension type present in the GroupContext (§13.4).
+    ExtensionInUse(ExtensionType),
+}
+
 /// Why a group's extensions could not be read as requirements on members.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupRequirementsError {
@@ -112,6 +126,35 @@ pub struct GroupRequirements {
 }
 
 impl GroupRequirements {
+    /// The first requirement `capabilities` does not meet: required extension, proposal and
+    /// credential types, then the extension types in use; `None` if it meets them all. The
+    /// one check behind both a new LeafNode's validation (§7.3) and a proposal list's
+    /// (§12.2).
+    pub fn first_unsupported(&self, capabilities: &Capabilities) -> Option<Unsupported> {
+        let extension = |t: &&ExtensionType| !supports_extension(capabilities, **t);
+        if let Some(t) = self.required_extension_types.iter().find(extension) {
+            return Some(Unsupported::RequiredExtension(*t));
+        }
+        if let Some(t) = self
+            .required_proposal_types
+            .iter()
+            .find(|t| !supports_proposal(capabilities, **t))
+        {
+            return Some(Unsupported::RequiredProposal(*t));
+        }
+        if let Some(t) = self
+            .required_credential_types
+            .iter()
+            .find(|t| !capabilities.credentials.contains(t))
+        {
+            return Some(Unsupported::RequiredCredential(*t));
+        }
+        self.extension_types_in_use
+            .iter()
+            .find(extension)
+            .map(|t| Unsupported::ExtensionInUse(*t))
+    }
+
     /// No requirements (a group without GroupContext extensions).
     pub const fn none() -> Self {
         Self {

@@ -21,7 +21,7 @@ use crate::crypto::{HpkePrivateKey, SignatureKeyPair, SuiteProvider};
 
 use super::capabilities::{
     complete_capabilities, default_capabilities, first_duplicate, supports_extension,
-    supports_proposal, GroupRequirements,
+    GroupRequirements, Unsupported,
 };
 use super::identity::{CredentialError, IdentityProvider};
 use super::{check_signature_key_pair, hpke_public_key_well_formed, CreationError, HpkeKeySource};
@@ -730,35 +730,13 @@ fn check_requirements(
     requirements: &GroupRequirements,
 ) -> Result<(), LeafNodeValidationError> {
     use LeafNodeValidationError as E;
-    if let Some(t) = requirements
-        .required_extension_types()
-        .iter()
-        .find(|t| !supports_extension(caps, **t))
-    {
-        return Err(E::RequiredExtensionNotSupported(*t));
+    match requirements.first_unsupported(caps) {
+        None => Ok(()),
+        Some(Unsupported::RequiredExtension(t)) => Err(E::RequiredExtensionNotSupported(t)),
+        Some(Unsupported::RequiredProposal(t)) => Err(E::RequiredProposalNotSupported(t)),
+        Some(Unsupported::RequiredCredential(t)) => Err(E::RequiredCredentialNotSupported(t)),
+        Some(Unsupported::ExtensionInUse(t)) => Err(E::GroupExtensionNotSupported(t)),
     }
-    if let Some(t) = requirements
-        .required_proposal_types()
-        .iter()
-        .find(|t| !supports_proposal(caps, **t))
-    {
-        return Err(E::RequiredProposalNotSupported(*t));
-    }
-    if let Some(t) = requirements
-        .required_credential_types()
-        .iter()
-        .find(|t| !caps.credentials.contains(t))
-    {
-        return Err(E::RequiredCredentialNotSupported(*t));
-    }
-    if let Some(t) = requirements
-        .extension_types_in_use()
-        .iter()
-        .find(|t| !supports_extension(caps, **t))
-    {
-        return Err(E::GroupExtensionNotSupported(*t));
-    }
-    Ok(())
 }
 
 fn check_member_credentials(

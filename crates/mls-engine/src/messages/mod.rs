@@ -27,6 +27,7 @@ pub mod leaf_node;
 
 pub use capabilities::{
     complete_capabilities, default_capabilities, GroupRequirements, GroupRequirementsError,
+    Unsupported,
 };
 pub use identity::{BasicIdentityProvider, CredentialError, IdentityProvider, X509Validator};
 pub use key_package::{

@@ -24,7 +24,7 @@ use crate::codec::{
     ProposalType, ProtocolVersion, ResumptionPSKUsage, Sender, SignaturePublicKey,
 };
 use crate::crypto::SuiteProvider;
-use crate::messages::capabilities::{supports_extension, supports_proposal};
+use crate::messages::capabilities::{supports_proposal, Unsupported};
 use crate::messages::{
     validate_key_package, validate_leaf_node, CredentialError, GroupRequirements,
     GroupRequirementsError, IdentityProvider, KeyPackageValidationContext,
@@ -540,27 +540,15 @@ fn missing_capability(
     leaf: &LeafNode,
     requirements: &GroupRequirements,
 ) -> Option<MissingCapability> {
-    let caps = &leaf.capabilities;
-    if let Some(t) = requirements
-        .required_extension_types()
-        .iter()
-        .chain(requirements.extension_types_in_use())
-        .find(|t| !supports_extension(caps, **t))
-    {
-        return Some(MissingCapability::Extension(*t));
-    }
-    if let Some(t) = requirements
-        .required_proposal_types()
-        .iter()
-        .find(|t| !supports_proposal(caps, **t))
-    {
-        return Some(MissingCapability::Proposal(*t));
-    }
     requirements
-        .required_credential_types()
-        .iter()
-        .find(|t| !caps.credentials.contains(t))
-        .map(|t| MissingCapability::Credential(*t))
+        .first_unsupported(&leaf.capabilities)
+        .map(|unsupported| match unsupported {
+            Unsupported::RequiredExtension(t) | Unsupported::ExtensionInUse(t) => {
+                MissingCapability::Extension(t)
+            }
+            Unsupported::RequiredProposal(t) => MissingCapability::Proposal(t),
+            Unsupported::RequiredCredential(t) => MissingCapability::Credential(t),
+        })
 }
 
 /// A member that stays (not in `excluded`) and does not support `proposal_type` (§12.2; always
