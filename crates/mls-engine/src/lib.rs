@@ -27,6 +27,7 @@ pub mod extensions;
 pub mod framing;
 pub mod group;
 pub mod messages;
+pub mod parallel;
 pub mod schedule;
 pub mod tree;
 pub mod welcome;

@@ -170,40 +170,52 @@ pub fn build_welcome(
         &[],
         &encode(group_info)?,
     )?;
-    let mut secrets = Vec::with_capacity(new_members.len());
-    for member in new_members {
-        check_key_package_suite(member.key_package, cipher_suite)?;
-        let new_member =
-            KeyPackageRef::from(cs.make_key_package_ref(&encode(member.key_package)?)?);
-        let group_secrets = GroupSecrets {
-            joiner_secret: joiner_secret.clone(),
-            path_secret: member.path_secret.map(|s| PathSecret {
-                path_secret: s.clone(),
-            }),
-            psks: psks.to_vec(),
-        };
-        let mut plaintext = encode(&group_secrets)?;
-        drop(group_secrets);
-        let sealed = cs.encrypt_with_label(
-            member.key_package.init_key.as_slice(),
-            WELCOME_LABEL,
-            &encrypted_group_info,
-            &plaintext,
-        );
-        plaintext.zeroize();
-        let sealed = sealed?;
-        secrets.push(EncryptedGroupSecrets {
-            new_member,
-            encrypted_group_secrets: HpkeCiphertext {
-                kem_output: VLBytes::new(sealed.kem_output),
-                ciphertext: VLBytes::new(sealed.ciphertext),
-            },
-        });
-    }
+    let secrets = crate::parallel::try_map(new_members, |member| {
+        encrypt_group_secrets(cs, member, joiner_secret, psks, &encrypted_group_info)
+    })?;
     Ok(Welcome {
         cipher_suite,
         secrets,
         encrypted_group_info: VLBytes::new(encrypted_group_info),
+    })
+}
+
+/// One new member's entry of a Welcome: its KeyPackageRef and its GroupSecrets encrypted to
+/// its `init_key` (§12.4.3.1). Independent per member, so a large Welcome is built in
+/// parallel (DESIGN §7).
+fn encrypt_group_secrets(
+    cs: &dyn SuiteProvider,
+    member: &NewMemberSecrets<'_>,
+    joiner_secret: &Secret,
+    psks: &[PreSharedKeyID],
+    encrypted_group_info: &[u8],
+) -> Result<EncryptedGroupSecrets, WelcomeError> {
+    let cipher_suite = cs.cipher_suite();
+    check_key_package_suite(member.key_package, cipher_suite)?;
+    let new_member = KeyPackageRef::from(cs.make_key_package_ref(&encode(member.key_package)?)?);
+    let group_secrets = GroupSecrets {
+        joiner_secret: joiner_secret.clone(),
+        path_secret: member.path_secret.map(|s| PathSecret {
+            path_secret: s.clone(),
+        }),
+        psks: psks.to_vec(),
+    };
+    let mut plaintext = encode(&group_secrets)?;
+    drop(group_secrets);
+    let sealed = cs.encrypt_with_label(
+        member.key_package.init_key.as_slice(),
+        WELCOME_LABEL,
+        encrypted_group_info,
+        &plaintext,
+    );
+    plaintext.zeroize();
+    let sealed = sealed?;
+    Ok(EncryptedGroupSecrets {
+        new_member,
+        encrypted_group_secrets: HpkeCiphertext {
+            kem_output: VLBytes::new(sealed.kem_output),
+            ciphertext: VLBytes::new(sealed.ciphertext),
+        },
     })
 }
 

@@ -187,15 +187,15 @@ pub fn create_update_path(
     tree.set_leaf(sender, leaf_node.clone())?;
     group_context.tree_hash = VLBytes::new(tree.tree_hash(suite)?);
     let context = codec::encode(&*group_context)?;
-    let mut nodes = Vec::with_capacity(path.len());
-    for ((&(_, s), secret), encryption_key) in path.iter().zip(&secrets).zip(public_keys) {
-        let encrypted_path_secret =
-            encrypt_to_resolution(suite, tree, s, excluded, &context, secret)?;
-        nodes.push(UpdatePathNode {
+    let ciphertexts = encrypt_path_secrets(suite, tree, &path, &secrets, excluded, &context)?;
+    let nodes = public_keys
+        .into_iter()
+        .zip(ciphertexts)
+        .map(|(encryption_key, encrypted_path_secret)| UpdatePathNode {
             encryption_key,
             encrypted_path_secret,
-        });
-    }
+        })
+        .collect();
     let path_secrets = path.iter().map(|&(x, _)| x).zip(secrets).collect();
     Ok(CreatedUpdatePath {
         update_path: UpdatePath { leaf_node, nodes },
@@ -250,29 +250,43 @@ fn resolution_without(tree: &RatchetTree, x: NodeIndex, excluded: &[LeafIndex]) 
     resolution
 }
 
-/// `EncryptWithLabel(pk, "UpdatePathNode", group_context, path_secret)` to every node of the
-/// resolution of `s` without `excluded` (§7.6).
-fn encrypt_to_resolution(
+/// `EncryptWithLabel(pk, "UpdatePathNode", group_context, path_secret[i])` to every node of
+/// the resolution of the copath child of each filtered-direct-path node `i`, without the
+/// leaves in `excluded` (§7.6): one list of ciphertexts per path node. The encryptions are
+/// independent and run in parallel when there are many (DESIGN §7, [`crate::parallel`]).
+fn encrypt_path_secrets(
     suite: &dyn SuiteProvider,
     tree: &RatchetTree,
-    s: NodeIndex,
+    path: &[(NodeIndex, NodeIndex)],
+    secrets: &[Secret],
     excluded: &[LeafIndex],
     context: &[u8],
-    path_secret: &Secret,
-) -> Result<Vec<HpkeCiphertext>, TreeKemError> {
-    let mut out = Vec::new();
-    for y in resolution_without(tree, s, excluded) {
-        let node = tree.node(y).ok_or(TreeError::NodeOutOfRange(y))?;
-        let ct = suite.encrypt_with_label(
-            node.encryption_key().as_slice(),
-            UPDATE_PATH_NODE_LABEL,
-            context,
-            path_secret.as_bytes(),
-        )?;
-        out.push(HpkeCiphertext {
-            kem_output: VLBytes::new(ct.kem_output),
-            ciphertext: VLBytes::new(ct.ciphertext),
-        });
+) -> Result<Vec<Vec<HpkeCiphertext>>, TreeKemError> {
+    let mut jobs: Vec<(usize, &[u8], &Secret)> = Vec::new();
+    for (level, (&(_, s), secret)) in path.iter().zip(secrets).enumerate() {
+        for y in resolution_without(tree, s, excluded) {
+            let node = tree.node(y).ok_or(TreeError::NodeOutOfRange(y))?;
+            jobs.push((level, node.encryption_key().as_slice(), secret));
+        }
+    }
+    let sealed = crate::parallel::try_map(&jobs, |&(_, public_key, secret)| {
+        suite
+            .encrypt_with_label(
+                public_key,
+                UPDATE_PATH_NODE_LABEL,
+                context,
+                secret.as_bytes(),
+            )
+            .map(|ct| HpkeCiphertext {
+                kem_output: VLBytes::new(ct.kem_output),
+                ciphertext: VLBytes::new(ct.ciphertext),
+            })
+    })?;
+    let mut out: Vec<Vec<HpkeCiphertext>> = path.iter().map(|_| Vec::new()).collect();
+    for (&(level, _, _), ct) in jobs.iter().zip(sealed) {
+        if let Some(list) = out.get_mut(level) {
+            list.push(ct);
+        }
     }
     Ok(out)
 }
