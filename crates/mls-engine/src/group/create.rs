@@ -535,8 +535,12 @@ fn validate_tree(
     // One pass over all members (the leaf itself included: it trivially supports its own
     // credential type), so validation stays linear in the group size.
     let members = MemberCredentialTypes::from_leaves(tree.leaves().map(|(_, l)| l));
-    for (index, leaf) in tree.leaves() {
-        let mut ctx = crate::messages::LeafNodeValidationContext::new(services.identity, now)
+    // The leaves are checked independently (a signature each): in parallel for large trees
+    // (DESIGN §7).
+    let leaves: Vec<(LeafIndex, &LeafNode)> = tree.leaves().collect();
+    let identity = services.identity;
+    crate::parallel::try_map(&leaves, |&(index, leaf)| {
+        let mut ctx = crate::messages::LeafNodeValidationContext::new(identity, now)
             .with_requirements(&requirements)
             .with_member_credential_types(&members)
             .with_key_uniqueness(tree)
@@ -552,7 +556,7 @@ fn validate_tree(
                 leaf_index: index.0,
             },
             &ctx,
-        )?;
-    }
+        )
+    })?;
     Ok(())
 }
