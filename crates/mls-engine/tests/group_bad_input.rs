@@ -1973,3 +1973,63 @@ fn duplicate_leaves_in_welcome_tree_are_rejected() {
         );
     }
 }
+
+/// §12.4.1, §12.4.3.1: a Welcome from a commit with a path whose GroupSecrets lack the
+/// `path_secret` (re-encrypted by a malicious committer) is refused: the joiner would lack the
+/// private key of its common ancestor with the committer. The genuine Welcome is accepted.
+#[test]
+fn welcome_without_the_path_secret_is_rejected() {
+    for suite in SUITES.map(CipherSuite) {
+        let cs = cs(suite);
+        let mut g = real_group(suite, b"missing-path-secret", 3, vec![], &[]);
+        let (bundle, sig) = key_package(suite, "joiner");
+        let output = g.members[0]
+            .commit(
+                &services(),
+                CommitOptions::new()
+                    .proposal(Proposal::add(bundle.key_package.clone()))
+                    .with_path(),
+                NOW,
+            )
+            .expect("commit");
+        let mut welcome = output.welcome.expect("welcome");
+        let mut secrets = mls_engine::welcome::decrypt_group_secrets(
+            cs,
+            &welcome,
+            &bundle.key_package,
+            &bundle.reference,
+            &bundle.private.init_private_key,
+        )
+        .expect("decrypt");
+        assert!(secrets.path_secret.is_some(), "the genuine Welcome has it");
+        let join = |w: &Welcome| {
+            Group::join_from_welcome(
+                &services(),
+                GroupConfig::default(),
+                w,
+                &bundle,
+                sig.clone(),
+                None,
+                NOW,
+            )
+        };
+        assert!(join(&welcome).is_ok());
+        secrets.path_secret = None;
+        let sealed = cs
+            .encrypt_with_label(
+                bundle.key_package.init_key.as_slice(),
+                "Welcome",
+                welcome.encrypted_group_info.as_slice(),
+                &encode(&secrets).expect("encode"),
+            )
+            .expect("seal");
+        let entry = welcome
+            .secrets
+            .iter_mut()
+            .find(|s| s.new_member == bundle.reference)
+            .expect("entry");
+        entry.encrypted_group_secrets.kem_output = VLBytes::new(sealed.kem_output);
+        entry.encrypted_group_secrets.ciphertext = VLBytes::new(sealed.ciphertext);
+        assert!(matches!(join(&welcome), Err(GroupError::MissingPathSecret)));
+    }
+}

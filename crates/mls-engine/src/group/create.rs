@@ -233,9 +233,21 @@ impl Group {
             .map(|(i, _)| i)
             .ok_or(GroupError::OwnLeafNotInTree)?;
         let mut private = TreeKemPrivate::new(own_leaf, encryption_key);
-        if let Some(path_secret) = contents.path_secret {
-            let start = math::common_ancestor(own_leaf.node(), LeafIndex(group_info.signer).node());
-            private.implant_path_secret(cs, &tree, start, path_secret.path_secret)?;
+        let start = math::common_ancestor(own_leaf.node(), LeafIndex(group_info.signer).node());
+        match contents.path_secret {
+            Some(path_secret) => {
+                private.implant_path_secret(cs, &tree, start, path_secret.path_secret)?;
+            }
+            // Without a path secret, the common ancestor with the committer must be blank or
+            // list us as unmerged (an Add without a path); otherwise the committer's path
+            // covered us and we would lack the private key we are to hold (§12.4.1).
+            None => {
+                let unmerged =
+                    |p: &crate::codec::ParentNode| p.unmerged_leaves.contains(&own_leaf.0);
+                if tree.parent_node(start).is_some_and(|p| !unmerged(p)) {
+                    return Err(GroupError::MissingPathSecret);
+                }
+            }
         }
         let interim = interim_transcript_hash(
             cs,

@@ -101,6 +101,11 @@ pub enum GroupError {
     /// not supported by this entry point).
     #[error("a commit or update from our own leaf that we did not create")]
     OwnLeafMessage,
+    /// §12.4.1, §12.4.3.1: a Welcome without a `path_secret` although the committer's path
+    /// covers our leaf (our common ancestor with the committer is set and does not list us
+    /// as unmerged).
+    #[error("the Welcome lacks the path_secret of the committer's path")]
+    MissingPathSecret,
     /// Following an external commit of our own leaf (design hook H2 for external commits):
     /// its ExternalInit `kem_output` is not the one the given ephemeral seed produces.
     #[error("the external commit's ExternalInit was not made from the given ephemeral seed")]
