@@ -538,11 +538,8 @@ fn validate_tree(
     if context.cipher_suite != cs.cipher_suite() {
         return Err(GroupError::CipherSuiteMismatch(context.cipher_suite));
     }
-    tree.validate(
-        cs,
-        context.group_id.as_slice(),
-        context.tree_hash.as_slice(),
-    )?;
+    // Leaf signatures are verified once, with the rest of §7.3, below.
+    tree.validate_structure(cs, context.tree_hash.as_slice())?;
     let requirements = GroupRequirements::from_group_context_extensions(&context.extensions)?;
     // One pass over all members (the leaf itself included: it trivially supports its own
     // credential type), so validation stays linear in the group size.

@@ -60,12 +60,22 @@ impl RatchetTree {
         group_id: &[u8],
         tree_hash: &[u8],
     ) -> Result<(), TreeValidationError> {
+        self.validate_structure(suite, tree_hash)?;
+        self.verify_leaf_signatures(suite, group_id)
+    }
+
+    /// [`RatchetTree::validate`] without the leaf signatures: for a caller that checks every
+    /// leaf in full (§7.3, its signature included) anyway, as joining does.
+    pub fn validate_structure(
+        &self,
+        suite: &dyn SuiteProvider,
+        tree_hash: &[u8],
+    ) -> Result<(), TreeValidationError> {
         if self.tree_hash(suite)? != tree_hash {
             return Err(TreeValidationError::TreeHashMismatch);
         }
         self.verify_unmerged_leaves()?;
         self.verify_parent_hashes(suite)?;
-        self.verify_leaf_signatures(suite, group_id)?;
         if !self.keys_are_unique() {
             return Err(TreeValidationError::DuplicateKey);
         }
