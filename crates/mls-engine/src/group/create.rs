@@ -19,7 +19,6 @@ use crate::crypto::{HpkePrivateKey, MlsCrypto as _, SignatureKeyPair, SuiteProvi
 use crate::framing::{protect_public, sign_public};
 use crate::messages::{
     validate_leaf_node, GroupRequirements, KeyPackageBundle, LeafNodeOrigin, LeafNodeTarget,
-    MemberCredentialTypes,
 };
 use crate::schedule::{
     confirmed_transcript_hash, confirmed_transcript_hash_input, external_init_secret_sender,
@@ -543,7 +542,7 @@ fn validate_tree(
     let requirements = GroupRequirements::from_group_context_extensions(&context.extensions)?;
     // One pass over all members (the leaf itself included: it trivially supports its own
     // credential type), so validation stays linear in the group size.
-    let members = MemberCredentialTypes::from_leaves(tree.leaves().map(|(_, l)| l));
+    let members = tree.member_credential_types(&[]);
     // The leaves are checked independently (a signature each): in parallel for large trees
     // (DESIGN §7).
     let leaves: Vec<(LeafIndex, &LeafNode)> = tree.leaves().collect();

@@ -29,7 +29,7 @@ use crate::codec::{
 };
 use crate::crypto::Secret;
 use crate::framing::unprotect_public;
-use crate::messages::{validate_leaf_node, LeafNodeOrigin, MemberCredentialTypes};
+use crate::messages::{validate_leaf_node, LeafNodeOrigin};
 use crate::schedule::{
     confirmed_transcript_hash, confirmed_transcript_hash_input,
     external_init_secret_sender_derived, interim_transcript_hash, KeySchedule, ResumptionPskStore,
@@ -106,11 +106,7 @@ impl Group {
         let (mut tree, applied, mut new_context) =
             apply_to_next_epoch(cs, &start.tree, &start.context, &infos)?;
         let own_leaf = tree.leftmost_blank_leaf()?;
-        let members = MemberCredentialTypes::from_leaves(
-            tree.leaves()
-                .filter(|(i, _)| *i != own_leaf)
-                .map(|(_, l)| l),
-        );
+        let members = tree.member_credential_types(&[own_leaf]);
         let ctx = leaf_validation(&config, services, &requirements, &members, &tree, now);
         validate_leaf_node(
             cs,

@@ -25,7 +25,6 @@ use crate::crypto::{Secret, SuiteProvider};
 use crate::framing::{unprotect_private, unprotect_public};
 use crate::messages::{
     validate_key_package, validate_leaf_node, KeyPackageValidationContext, LeafNodeOrigin,
-    MemberCredentialTypes,
 };
 use crate::schedule::{
     confirmed_transcript_hash, confirmed_transcript_hash_input, external_init_secret_receiver,
@@ -373,12 +372,7 @@ impl GroupState {
                     .leaf(LeafIndex(leaf))
                     .ok_or(GroupError::UnknownSender(leaf))?;
                 let requirements = self.requirements_after(&[])?;
-                let members = MemberCredentialTypes::from_leaves(
-                    self.tree
-                        .leaves()
-                        .filter(|(i, _)| i.0 != leaf)
-                        .map(|(_, l)| l),
-                );
+                let members = self.tree.member_credential_types(&[LeafIndex(leaf)]);
                 let ctx = self.leaf_validation(services, &requirements, &members, &self.tree, now);
                 validate_leaf_node(
                     cs,
@@ -393,8 +387,7 @@ impl GroupState {
             }
             Proposal::Add(add) => {
                 let requirements = self.requirements_after(&[])?;
-                let members =
-                    MemberCredentialTypes::from_leaves(self.tree.leaves().map(|(_, l)| l));
+                let members = self.tree.member_credential_types(&[]);
                 let ctx = self.leaf_validation(services, &requirements, &members, &self.tree, now);
                 validate_key_package(cs, &add.key_package, &KeyPackageValidationContext::new(ctx))?;
             }
@@ -526,11 +519,7 @@ impl GroupState {
                 } else {
                     self.tree.leaf(sender_leaf)
                 };
-                let members = MemberCredentialTypes::from_leaves(
-                    tree.leaves()
-                        .filter(|(i, _)| *i != sender_leaf)
-                        .map(|(_, l)| l),
-                );
+                let members = tree.member_credential_types(&[sender_leaf]);
                 let ctx = self.leaf_validation(services, &requirements, &members, &tree, now);
                 validate_leaf_node(
                     cs,

@@ -6,20 +6,25 @@
 //! * a tree-hash cache per node (see [`super::hashes`]): a change to a node clears the cached
 //!   hashes of that node and its ancestors only, so a commit costs `O(log n)` hash computations;
 //! * an index of the HPKE and signature public keys in use, so the uniqueness checks of §7.3
-//!   and §12.4.2 cost a lookup, not a scan.
+//!   and §12.4.2 cost a lookup, not a scan;
+//! * per credential type, how many leaves use it and how many list it in their capabilities,
+//!   so the credential checks of §7.3 against "all other members" cost `O(types)`, not a scan
+//!   of every leaf ([`RatchetTree::member_credential_types`]).
 //!
 //! Copy on write (DESIGN §7): nodes, cached hashes and indexed keys are shared (`Arc`), so
 //! cloning a tree (every commit builds the next epoch on a copy, so that a rejected commit
 //! changes nothing) costs one reference count per node, not a deep copy; a node is copied only
 //! when it changes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::math::{self, LeafIndex, NodeIndex, MAX_LEAVES};
 use super::TreeError;
-use crate::codec::{self, HpkePublicKey, LeafNode, Node, ParentNode, SignaturePublicKey};
-use crate::messages::KeyUniqueness;
+use crate::codec::{
+    self, CredentialType, HpkePublicKey, LeafNode, Node, ParentNode, SignaturePublicKey,
+};
+use crate::messages::{KeyUniqueness, MemberCredentialTypes};
 
 /// The public state of a group's ratchet tree.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +37,10 @@ pub struct RatchetTree {
     encryption_keys: HashMap<Arc<[u8]>, u32>,
     /// How many leaves carry each signature public key.
     signature_keys: HashMap<Arc<[u8]>, u32>,
+    /// Per credential type: (leaves whose credential has it, leaves listing it as supported).
+    credential_types: BTreeMap<CredentialType, (u32, u32)>,
+    /// The number of non-blank leaves.
+    leaf_count: u32,
 }
 
 impl PartialEq for RatchetTree {
@@ -193,6 +202,48 @@ impl RatchetTree {
             .and_then(|l| self.leaf(LeafIndex(l)))
             .is_some_and(|leaf| leaf.signature_key.as_slice() == key);
         all - u32::from(own)
+    }
+
+    /// The credential types of the members other than the leaves in `excluded` (§7.3: the
+    /// same as [`MemberCredentialTypes::from_leaves`] over those members, types in ascending
+    /// order), from the tree's index: `O(types × excluded)`.
+    pub fn member_credential_types(&self, excluded: &[LeafIndex]) -> MemberCredentialTypes {
+        let mut gone: Vec<&LeafNode> = Vec::with_capacity(excluded.len());
+        let mut seen: Vec<u32> = Vec::with_capacity(excluded.len());
+        for l in excluded {
+            if seen.contains(&l.0) {
+                continue;
+            }
+            seen.push(l.0);
+            gone.extend(self.leaf(*l));
+        }
+        let others = self.leaf_count.saturating_sub(gone.len() as u32);
+        if others == 0 {
+            return MemberCredentialTypes::none();
+        }
+        let mut out = MemberCredentialTypes {
+            in_use: Vec::new(),
+            supported_by_all: Some(Vec::new()),
+        };
+        for (&t, &(used, supported)) in &self.credential_types {
+            let gone_using = gone
+                .iter()
+                .filter(|l| l.credential.credential_type() == t)
+                .count() as u32;
+            let gone_supporting = gone
+                .iter()
+                .filter(|l| l.capabilities.credentials.contains(&t))
+                .count() as u32;
+            if used.saturating_sub(gone_using) > 0 {
+                out.in_use.push(t);
+            }
+            if supported.saturating_sub(gone_supporting) == others {
+                if let Some(all) = &mut out.supported_by_all {
+                    all.push(t);
+                }
+            }
+        }
+        out
     }
 
     /// The number of nodes whose tree hash is cached (for tests of the cache).
@@ -404,7 +455,28 @@ impl RatchetTree {
         bump(&mut self.encryption_keys, node.encryption_key().as_slice());
         if let Node::Leaf(leaf) = node {
             bump(&mut self.signature_keys, leaf.signature_key.as_slice());
+            self.index_credential_types(leaf, add);
         }
+    }
+
+    /// Counts (`add`) or uncounts a leaf in the credential-type index.
+    fn index_credential_types(&mut self, leaf: &LeafNode, add: bool) {
+        let step = |n: u32| if add { n + 1 } else { n.saturating_sub(1) };
+        self.leaf_count = step(self.leaf_count);
+        let used = self
+            .credential_types
+            .entry(leaf.credential.credential_type())
+            .or_default();
+        used.0 = step(used.0);
+        let mut listed: Vec<CredentialType> = leaf.capabilities.credentials.clone();
+        listed.sort_unstable();
+        listed.dedup();
+        for t in listed {
+            let entry = self.credential_types.entry(t).or_default();
+            entry.1 = step(entry.1);
+        }
+        self.credential_types
+            .retain(|_, &mut (u, s)| u > 0 || s > 0);
     }
 
     /// Clears the cached tree hash of `x` and of its ancestors.
@@ -613,5 +685,61 @@ pub(crate) mod tests {
         assert!(!tree.signature_key_in_use(&sig(0), Some(0)));
         assert!(tree.signature_key_in_use(&sig(0), Some(1)));
         assert!(!tree.encryption_key_in_use(&key(9), None));
+    }
+
+    /// The index answers like a scan of the other members' leaves, for every set of excluded
+    /// leaves, after adds, updates and removes.
+    #[test]
+    fn member_credential_types_match_a_scan() {
+        use crate::codec::{Certificate, CredentialType as T};
+        let x509 = || {
+            Credential::X509(vec![Certificate {
+                cert_data: vec![1].into(),
+            }])
+        };
+        let mut tree = RatchetTree::new(leaf(0));
+        for tag in 1..12u8 {
+            let mut l = leaf(tag);
+            if tag % 3 == 0 {
+                l.credential = x509();
+            }
+            l.capabilities.credentials = match tag % 4 {
+                0 => vec![T::BASIC, T(0x0A0A)],
+                1 => vec![T::BASIC, T::X509, T::BASIC],
+                2 => vec![T::X509],
+                _ => vec![],
+            };
+            tree.add_leaf(l).unwrap();
+        }
+        tree.remove_leaf(LeafIndex(5)).unwrap();
+        let mut updated = leaf(40);
+        updated.capabilities.credentials = vec![T::X509, T::BASIC];
+        tree.update_leaf(LeafIndex(2), updated).unwrap();
+        let sorted = |mut m: MemberCredentialTypes| {
+            m.in_use.sort_unstable();
+            m
+        };
+        let excluded_sets: Vec<Vec<u32>> = vec![
+            vec![],
+            vec![0],
+            vec![2, 2],
+            vec![5],
+            vec![3, 6, 9],
+            (0..12).collect(),
+            (1..12).collect(),
+        ];
+        for excluded in excluded_sets {
+            let leaves: Vec<LeafIndex> = excluded.iter().map(|&l| LeafIndex(l)).collect();
+            let scan = MemberCredentialTypes::from_leaves(
+                tree.leaves()
+                    .filter(|(i, _)| !excluded.contains(&i.0))
+                    .map(|(_, l)| l),
+            );
+            assert_eq!(
+                sorted(tree.member_credential_types(&leaves)),
+                sorted(scan),
+                "excluding {excluded:?}"
+            );
+        }
     }
 }

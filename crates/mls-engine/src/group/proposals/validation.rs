@@ -528,11 +528,8 @@ fn member_credential_types(
     gone: &[u32],
     except: Option<u32>,
 ) -> MemberCredentialTypes {
-    MemberCredentialTypes::from_leaves(
-        tree.leaves()
-            .filter(|(i, _)| Some(i.0) != except && !gone.contains(&i.0))
-            .map(|(_, leaf)| leaf),
-    )
+    let excluded: Vec<LeafIndex> = gone.iter().copied().chain(except).map(LeafIndex).collect();
+    tree.member_credential_types(&excluded)
 }
 
 /// What a member's capabilities lack of `requirements`, if anything.
