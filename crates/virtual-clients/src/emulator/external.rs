@@ -18,8 +18,6 @@
 //! its join, a sibling's by following. A sibling never follows an external commit into a group
 //! nobody announced ([`EmulatorError::NoExternalJoin`]).
 
-use std::cell::RefCell;
-
 use mls_engine::codec::{GroupInfo, MlsMessage};
 use mls_engine::group::{CommitOptions, CommitOutput, ExternalCommitOptions, Group, Services};
 use mls_engine::tree::RatchetTree;
@@ -115,16 +113,8 @@ impl EmulatorClient {
         let higher = services
             .crypto
             .suite(group_info.group_context.cipher_suite)?;
-        let resolver = Rederive {
-            epochs: &self.epochs,
-            emulation: emu,
-            higher,
-            found: RefCell::new(None),
-        };
-        let with_resolver = Services {
-            own_leaf: Some(&resolver),
-            ..*services
-        };
+        let resolver = Rederive::new(&self.epochs, emu, higher);
+        let with_resolver = services.with_own_leaf_resolver(&resolver);
         let result = Group::follow_external_commit(
             &with_resolver,
             self.config,

@@ -5,37 +5,18 @@
 //! [`crate::transfer`].
 
 use mls_engine::codec::{LeafNode, MlsMessage, Proposal};
-use mls_engine::crypto::{
-    CryptoProvider, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey,
-};
+use mls_engine::crypto::CryptoProvider;
 use mls_engine::group::{CommitOptions, CommitOutput, Group, GroupStatus, Services};
-use mls_engine::messages::{key_package_ref, KeyPackageBundle, KeyPackagePrivate};
-use tls_codec::{SecretVLBytes, VLBytes};
+use tls_codec::SecretVLBytes;
 
-use super::{
-    EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage, UploadedKeyPackage,
+use super::state::{
+    key_package_keys, leaf_from, leaf_to, own_key_package, update_to, uploaded_from, uploaded_to,
 };
+use super::{EmulatorClient, EmulatorError, HigherGroup};
 use crate::derivation::{derivation_info_of, derive_for_receiver, DerivationError};
 use crate::epoch::EmulationEpochSecrets;
 use crate::pprf::PprfError;
-use crate::transfer::{
-    DeviceState, EmulationMessage, GroupState, KeyPackageKeys, TransferError, UpdateLeaf,
-    UploadedKeyPackageRef, VirtualClientLeaf,
-};
-
-fn leaf_to(leaf: &LeafState) -> VirtualClientLeaf {
-    VirtualClientLeaf {
-        encryption_key_secret: SecretVLBytes::new(leaf.encryption_key_secret.as_bytes().to_vec()),
-        epoch_id: VLBytes::new(leaf.epoch_id.clone()),
-    }
-}
-
-fn leaf_from(leaf: &VirtualClientLeaf) -> LeafState {
-    LeafState {
-        encryption_key_secret: Secret::new(leaf.encryption_key_secret.as_slice().to_vec()),
-        epoch_id: leaf.epoch_id.as_slice().to_vec(),
-    }
-}
+use crate::transfer::{DeviceState, EmulationMessage, GroupState, TransferError};
 
 fn inconsistent(what: &'static str) -> EmulatorError {
     TransferError::Inconsistent(what).into()
@@ -132,14 +113,7 @@ impl EmulatorClient {
             state.group_states.push(GroupState {
                 group: SecretVLBytes::new(group.to_bytes()?),
                 leaf: leaf_to(&g.leaf),
-                updates: g
-                    .updates
-                    .iter()
-                    .map(|(public, leaf)| UpdateLeaf {
-                        encryption_key: VLBytes::new(public.clone()),
-                        leaf: leaf_to(leaf),
-                    })
-                    .collect(),
+                updates: g.updates.iter().map(update_to).collect(),
             });
         }
         if only.is_some() {
@@ -150,34 +124,8 @@ impl EmulatorClient {
                 .emulation_epochs
                 .push(SecretVLBytes::new(e.to_bytes()?));
         }
-        state.key_package_keys = self
-            .key_packages
-            .iter()
-            .map(|k| KeyPackageKeys {
-                key_package: k.bundle.key_package.clone(),
-                init_private_key: SecretVLBytes::new(
-                    k.bundle.private.init_private_key.as_bytes().to_vec(),
-                ),
-                encryption_private_key: SecretVLBytes::new(
-                    k.bundle.private.encryption_private_key.as_bytes().to_vec(),
-                ),
-                signature_private_key: SecretVLBytes::new(
-                    k.signature_key.private_key.as_bytes().to_vec(),
-                ),
-                signature_public_key: VLBytes::new(k.signature_key.public_key.clone()),
-                leaf: leaf_to(&k.leaf),
-            })
-            .collect();
-        state.uploaded_key_packages = self
-            .uploaded
-            .iter()
-            .map(|u| UploadedKeyPackageRef {
-                key_package_ref: u.reference.clone(),
-                epoch_id: VLBytes::new(u.epoch_id.clone()),
-                leaf_index: u.leaf_index,
-                random: VLBytes::new(u.random.clone()),
-            })
-            .collect();
+        state.key_package_keys = self.key_packages.iter().map(key_package_keys).collect();
+        state.uploaded_key_packages = self.uploaded.iter().map(uploaded_to).collect();
         Ok(state)
     }
 
@@ -218,33 +166,12 @@ impl EmulatorClient {
         // Leaves whose PPRF leaf we puncture once everything is installed.
         let mut installed: Vec<LeafNode> = Vec::new();
         for k in state.key_package_keys {
-            let suite = crypto.suite(k.key_package.cipher_suite)?;
-            let reference = key_package_ref(suite, &k.key_package)?;
-            if self.knows_key_package(&reference) {
+            let own = own_key_package(crypto, k)?;
+            if self.knows_key_package(&own.bundle.reference) {
                 continue;
             }
-            installed.push(k.key_package.leaf_node.clone());
-            self.key_packages.push(OwnKeyPackage {
-                leaf: leaf_from(&k.leaf),
-                signature_key: SignatureKeyPair {
-                    private_key: SignaturePrivateKey::new(
-                        k.signature_private_key.as_slice().to_vec(),
-                    ),
-                    public_key: k.signature_public_key.as_slice().to_vec(),
-                },
-                bundle: KeyPackageBundle {
-                    key_package: k.key_package,
-                    private: KeyPackagePrivate {
-                        init_private_key: HpkePrivateKey::new(
-                            k.init_private_key.as_slice().to_vec(),
-                        ),
-                        encryption_private_key: HpkePrivateKey::new(
-                            k.encryption_private_key.as_slice().to_vec(),
-                        ),
-                    },
-                    reference,
-                },
-            });
+            installed.push(own.bundle.key_package.leaf_node.clone());
+            self.key_packages.push(own);
         }
 
         for u in state.uploaded_key_packages {
@@ -260,12 +187,7 @@ impl EmulatorClient {
                     "uploaded KeyPackage of an emulation epoch neither held nor transferred",
                 ));
             }
-            self.uploaded.push(UploadedKeyPackage {
-                reference: u.key_package_ref,
-                epoch_id: u.epoch_id.as_slice().to_vec(),
-                leaf_index: u.leaf_index,
-                random: u.random.as_slice().to_vec(),
-            });
+            self.uploaded.push(uploaded_from(u));
         }
 
         let mut seen: Vec<Vec<u8>> = Vec::with_capacity(state.group_states.len());
@@ -453,6 +375,7 @@ impl EmulatorClient {
 mod tests {
     use super::*;
     use mls_engine::codec::{Credential, Lifetime};
+    use mls_engine::crypto::Secret;
     use mls_engine::crypto::{CipherSuite, RustCrypto};
     use mls_engine::group::OwnLeaf;
     use mls_engine::messages::{HpkeKeySource, LeafNodeParams};

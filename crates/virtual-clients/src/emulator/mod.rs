@@ -273,7 +273,22 @@ struct Rederive<'a> {
     found: RefCell<Option<Result<Found, EmulatorError>>>,
 }
 
-impl Rederive<'_> {
+impl<'a> Rederive<'a> {
+    /// A resolver over the emulation epochs `epochs` (suite `emulation`) for a higher-level
+    /// group of suite `higher`.
+    fn new(
+        epochs: &'a [EmulationEpochSecrets],
+        emulation: &'a dyn SuiteProvider,
+        higher: &'a dyn SuiteProvider,
+    ) -> Self {
+        Self {
+            epochs,
+            emulation,
+            higher,
+            found: RefCell::new(None),
+        }
+    }
+
     fn keys(&self, leaf: &LeafNode) -> Option<VirtualClientKeys> {
         let result = (|| {
             let ext = derivation_info_of(leaf)?.ok_or(EmulatorError::MissingDerivationInfo)?;
@@ -1213,16 +1228,8 @@ impl EmulatorClient {
             .get_mut(group_id)
             .ok_or(EmulatorError::UnknownGroup)?;
         let higher = services.crypto.suite(entry.group.cipher_suite())?;
-        let resolver = Rederive {
-            epochs: &self.epochs,
-            emulation: emu,
-            higher,
-            found: RefCell::new(None),
-        };
-        let with_resolver = Services {
-            own_leaf: Some(&resolver),
-            ..*services
-        };
+        let resolver = Rederive::new(&self.epochs, emu, higher);
+        let with_resolver = services.with_own_leaf_resolver(&resolver);
         // The engine leaves the group unchanged on error; the punctured epoch is installed
         // only on success.
         let result = entry.group.process_bytes(&with_resolver, bytes, now);

@@ -46,7 +46,7 @@
 
 use std::collections::BTreeMap;
 
-use mls_engine::codec::{decode_exact, Credential, KeyPackage, KeyPackageRef};
+use mls_engine::codec::{decode_exact, Credential};
 use mls_engine::crypto::{
     CryptoProvider, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey,
 };
@@ -61,38 +61,17 @@ use super::{
     EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage, UploadedKeyPackage,
 };
 use crate::epoch::EmulationEpochSecrets;
+use crate::transfer::{KeyPackageKeys, UpdateLeaf, UploadedKeyPackageRef, VirtualClientLeaf};
 
 /// The version of the [`EmulatorClient::to_bytes`] format.
 pub const EMULATOR_STATE_VERSION: u16 = 3;
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
-struct LeafStateV1 {
-    encryption_key_secret: SecretVLBytes,
-    epoch_id: VLBytes,
-}
-
-#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
-struct UpdateLeafV1 {
-    encryption_key: VLBytes,
-    leaf: LeafStateV1,
-}
-
-#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 struct HigherGroupV1 {
     group: SecretVLBytes,
-    leaf: LeafStateV1,
-    pending: Option<LeafStateV1>,
-    updates: Vec<UpdateLeafV1>,
-}
-
-#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
-struct OwnKeyPackageV1 {
-    key_package: KeyPackage,
-    init_private_key: SecretVLBytes,
-    encryption_private_key: SecretVLBytes,
-    signature_private_key: SecretVLBytes,
-    signature_public_key: VLBytes,
-    leaf: LeafStateV1,
+    leaf: VirtualClientLeaf,
+    pending: Option<VirtualClientLeaf>,
+    updates: Vec<UpdateLeaf>,
 }
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
@@ -101,16 +80,8 @@ struct EmulatorClientV1 {
     emulation_group: SecretVLBytes,
     epochs: Vec<SecretVLBytes>,
     groups: Vec<HigherGroupV1>,
-    key_packages: Vec<OwnKeyPackageV1>,
+    key_packages: Vec<KeyPackageKeys>,
     credential: Credential,
-}
-
-#[derive(Debug, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
-struct UploadedV2 {
-    key_package_ref: KeyPackageRef,
-    epoch_id: VLBytes,
-    leaf_index: u32,
-    random: VLBytes,
 }
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
@@ -119,9 +90,9 @@ struct EmulatorClientV2 {
     emulation_group: SecretVLBytes,
     epochs: Vec<SecretVLBytes>,
     groups: Vec<HigherGroupV1>,
-    key_packages: Vec<OwnKeyPackageV1>,
+    key_packages: Vec<KeyPackageKeys>,
     credential: Credential,
-    uploaded: Vec<UploadedV2>,
+    uploaded: Vec<UploadedKeyPackageRef>,
 }
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
@@ -130,9 +101,9 @@ struct EmulatorClientV3 {
     emulation_group: SecretVLBytes,
     epochs: Vec<SecretVLBytes>,
     groups: Vec<HigherGroupV1>,
-    key_packages: Vec<OwnKeyPackageV1>,
+    key_packages: Vec<KeyPackageKeys>,
     credential: Credential,
-    uploaded: Vec<UploadedV2>,
+    uploaded: Vec<UploadedKeyPackageRef>,
     external_joins: Vec<VLBytes>,
     pending_external_join: Option<VLBytes>,
 }
@@ -163,19 +134,89 @@ macro_rules! redacted_debug {
         }
     )*};
 }
-redacted_debug!(UpdateLeafV1, HigherGroupV1, OwnKeyPackageV1);
+redacted_debug!(HigherGroupV1);
 
-fn leaf_to(leaf: &LeafState) -> LeafStateV1 {
-    LeafStateV1 {
+/// The record of a leaf's key material (state and transfer share it).
+pub(super) fn leaf_to(leaf: &LeafState) -> VirtualClientLeaf {
+    VirtualClientLeaf {
         encryption_key_secret: SecretVLBytes::new(leaf.encryption_key_secret.as_bytes().to_vec()),
         epoch_id: VLBytes::new(leaf.epoch_id.clone()),
     }
 }
 
-fn leaf_from(leaf: LeafStateV1) -> LeafState {
+/// A leaf's key material from its record.
+pub(super) fn leaf_from(leaf: &VirtualClientLeaf) -> LeafState {
     LeafState {
         encryption_key_secret: Secret::new(leaf.encryption_key_secret.as_slice().to_vec()),
         epoch_id: leaf.epoch_id.as_slice().to_vec(),
+    }
+}
+
+/// The record of an unused KeyPackage of ours, with its private keys.
+pub(super) fn key_package_keys(k: &OwnKeyPackage) -> KeyPackageKeys {
+    KeyPackageKeys {
+        key_package: k.bundle.key_package.clone(),
+        init_private_key: SecretVLBytes::new(k.bundle.private.init_private_key.as_bytes().to_vec()),
+        encryption_private_key: SecretVLBytes::new(
+            k.bundle.private.encryption_private_key.as_bytes().to_vec(),
+        ),
+        signature_private_key: SecretVLBytes::new(k.signature_key.private_key.as_bytes().to_vec()),
+        signature_public_key: VLBytes::new(k.signature_key.public_key.clone()),
+        leaf: leaf_to(&k.leaf),
+    }
+}
+
+/// An unused KeyPackage of ours from its record; `crypto` recomputes its KeyPackageRef.
+pub(super) fn own_key_package(
+    crypto: &dyn CryptoProvider,
+    k: KeyPackageKeys,
+) -> Result<OwnKeyPackage, EmulatorError> {
+    let suite = crypto.suite(k.key_package.cipher_suite)?;
+    let reference = key_package_ref(suite, &k.key_package)?;
+    Ok(OwnKeyPackage {
+        leaf: leaf_from(&k.leaf),
+        signature_key: SignatureKeyPair {
+            private_key: SignaturePrivateKey::new(k.signature_private_key.as_slice().to_vec()),
+            public_key: k.signature_public_key.as_slice().to_vec(),
+        },
+        bundle: KeyPackageBundle {
+            key_package: k.key_package,
+            private: KeyPackagePrivate {
+                init_private_key: HpkePrivateKey::new(k.init_private_key.as_slice().to_vec()),
+                encryption_private_key: HpkePrivateKey::new(
+                    k.encryption_private_key.as_slice().to_vec(),
+                ),
+            },
+            reference,
+        },
+    })
+}
+
+/// The record of a sibling's announced KeyPackage.
+pub(super) fn uploaded_to(u: &UploadedKeyPackage) -> UploadedKeyPackageRef {
+    UploadedKeyPackageRef {
+        key_package_ref: u.reference.clone(),
+        epoch_id: VLBytes::new(u.epoch_id.clone()),
+        leaf_index: u.leaf_index,
+        random: VLBytes::new(u.random.clone()),
+    }
+}
+
+/// A sibling's announced KeyPackage from its record.
+pub(super) fn uploaded_from(u: UploadedKeyPackageRef) -> UploadedKeyPackage {
+    UploadedKeyPackage {
+        reference: u.key_package_ref,
+        epoch_id: u.epoch_id.as_slice().to_vec(),
+        leaf_index: u.leaf_index,
+        random: u.random.as_slice().to_vec(),
+    }
+}
+
+/// The record of an Update proposal of ours not yet committed.
+pub(super) fn update_to((public, leaf): &(Vec<u8>, LeafState)) -> UpdateLeaf {
+    UpdateLeaf {
+        encryption_key: VLBytes::new(public.clone()),
+        leaf: leaf_to(leaf),
     }
 }
 
@@ -193,44 +234,11 @@ impl EmulatorClient {
                 group: SecretVLBytes::new(g.group.to_bytes()?),
                 leaf: leaf_to(&g.leaf),
                 pending: g.pending.as_ref().map(leaf_to),
-                updates: g
-                    .updates
-                    .iter()
-                    .map(|(public, leaf)| UpdateLeafV1 {
-                        encryption_key: VLBytes::new(public.clone()),
-                        leaf: leaf_to(leaf),
-                    })
-                    .collect(),
+                updates: g.updates.iter().map(update_to).collect(),
             });
         }
-        let key_packages = self
-            .key_packages
-            .iter()
-            .map(|k| OwnKeyPackageV1 {
-                key_package: k.bundle.key_package.clone(),
-                init_private_key: SecretVLBytes::new(
-                    k.bundle.private.init_private_key.as_bytes().to_vec(),
-                ),
-                encryption_private_key: SecretVLBytes::new(
-                    k.bundle.private.encryption_private_key.as_bytes().to_vec(),
-                ),
-                signature_private_key: SecretVLBytes::new(
-                    k.signature_key.private_key.as_bytes().to_vec(),
-                ),
-                signature_public_key: VLBytes::new(k.signature_key.public_key.clone()),
-                leaf: leaf_to(&k.leaf),
-            })
-            .collect();
-        let uploaded = self
-            .uploaded
-            .iter()
-            .map(|u| UploadedV2 {
-                key_package_ref: u.reference.clone(),
-                epoch_id: VLBytes::new(u.epoch_id.clone()),
-                leaf_index: u.leaf_index,
-                random: VLBytes::new(u.random.clone()),
-            })
-            .collect();
+        let key_packages = self.key_packages.iter().map(key_package_keys).collect();
+        let uploaded = self.uploaded.iter().map(uploaded_to).collect();
         let state = EmulatorClientV3 {
             version: EMULATOR_STATE_VERSION,
             emulation_group: SecretVLBytes::new(self.emulation.to_bytes()?),
@@ -296,12 +304,12 @@ impl EmulatorClient {
             let group_id = group.group_id().to_vec();
             let entry = HigherGroup {
                 group,
-                leaf: leaf_from(g.leaf),
-                pending: g.pending.map(leaf_from),
+                leaf: leaf_from(&g.leaf),
+                pending: g.pending.as_ref().map(leaf_from),
                 updates: g
                     .updates
-                    .into_iter()
-                    .map(|u| (u.encryption_key.as_slice().to_vec(), leaf_from(u.leaf)))
+                    .iter()
+                    .map(|u| (u.encryption_key.as_slice().to_vec(), leaf_from(&u.leaf)))
                     .collect(),
             };
             if groups.insert(group_id, entry).is_some() {
@@ -310,43 +318,12 @@ impl EmulatorClient {
         }
         let mut key_packages = Vec::with_capacity(state.key_packages.len());
         for k in state.key_packages {
-            let suite = crypto.suite(k.key_package.cipher_suite)?;
-            let reference = key_package_ref(suite, &k.key_package)?;
-            key_packages.push(OwnKeyPackage {
-                bundle: KeyPackageBundle {
-                    key_package: k.key_package,
-                    private: KeyPackagePrivate {
-                        init_private_key: HpkePrivateKey::new(
-                            k.init_private_key.as_slice().to_vec(),
-                        ),
-                        encryption_private_key: HpkePrivateKey::new(
-                            k.encryption_private_key.as_slice().to_vec(),
-                        ),
-                    },
-                    reference,
-                },
-                signature_key: SignatureKeyPair {
-                    private_key: SignaturePrivateKey::new(
-                        k.signature_private_key.as_slice().to_vec(),
-                    ),
-                    public_key: k.signature_public_key.as_slice().to_vec(),
-                },
-                leaf: leaf_from(k.leaf),
-            });
+            key_packages.push(own_key_package(crypto, k)?);
         }
         let mut client = Self::with_emulation_epochs(emulation, epochs, state.credential);
         client.groups = groups;
         client.key_packages = key_packages;
-        client.uploaded = state
-            .uploaded
-            .into_iter()
-            .map(|u| UploadedKeyPackage {
-                reference: u.key_package_ref,
-                epoch_id: u.epoch_id.as_slice().to_vec(),
-                leaf_index: u.leaf_index,
-                random: u.random.as_slice().to_vec(),
-            })
-            .collect();
+        client.uploaded = state.uploaded.into_iter().map(uploaded_from).collect();
         client.external_joins = state
             .external_joins
             .iter()
