@@ -13,12 +13,10 @@
 //! confirmation tag), recomputes `init_secret` from the seed, and returns the group in the
 //! new epoch at the new leaf.
 
-use tls_codec::VLBytes;
-
 use super::config::{GroupConfig, Services};
 use super::create::ExternalStart;
 use super::error::GroupError;
-use super::process::check_group_epoch;
+use super::process::{check_group_epoch, ReceivedEpoch};
 use super::proposal_list::{
     apply_to_next_epoch, external_commit_removed_leaf, provisional_requirements,
     validate_proposal_list, validation_context, ResolvedProposal,
@@ -30,10 +28,7 @@ use crate::codec::{
 use crate::crypto::Secret;
 use crate::framing::unprotect_public;
 use crate::messages::{validate_leaf_node, LeafNodeOrigin};
-use crate::schedule::{
-    confirmed_transcript_hash, confirmed_transcript_hash_input,
-    external_init_secret_sender_derived, interim_transcript_hash, KeySchedule, ResumptionPskStore,
-};
+use crate::schedule::{external_init_secret_sender_derived, ResumptionPskStore};
 use crate::tree::{rederive_update_path, OwnPathSecrets, RatchetTree};
 
 impl Group {
@@ -154,12 +149,6 @@ impl Group {
         )?;
         private.prune(&tree);
 
-        let confirmed = confirmed_transcript_hash(
-            cs,
-            &start.interim_transcript_hash,
-            &confirmed_transcript_hash_input(&auth)?,
-        );
-        new_context.confirmed_transcript_hash = VLBytes::new(confirmed.clone());
         let psk_secret = resolve_psk_secret(
             cs,
             services,
@@ -167,16 +156,17 @@ impl Group {
             start.context.group_id.as_slice(),
             None,
         )?;
-        let encoded = GroupState::encoded_context(&new_context)?;
-        let schedule = KeySchedule::start(cs, init_secret, commit_secret, psk_secret, &encoded)?;
-        let epoch_secrets = schedule.finish(cs, &encoded)?;
-        let tag = auth
-            .auth
-            .confirmation_tag
-            .as_ref()
-            .ok_or(GroupError::BadConfirmationTag)?;
-        epoch_secrets.verify_confirmation_tag(cs, &confirmed, tag.as_slice())?;
-        let interim = interim_transcript_hash(cs, &confirmed, tag.as_slice())?;
+        let ReceivedEpoch {
+            epoch_secrets,
+            interim,
+            tag,
+        } = ReceivedEpoch::compute(
+            cs,
+            &start.interim_transcript_hash,
+            &auth,
+            &mut new_context,
+            [init_secret, commit_secret, psk_secret],
+        )?;
         let state = GroupState::for_epoch(
             cs,
             config,
@@ -186,7 +176,7 @@ impl Group {
             signer,
             epoch_secrets,
             interim,
-            tag.as_slice().to_vec(),
+            tag,
             ResumptionPskStore::new(u64::from(config.resumption_psk_epochs)),
         )?;
         Ok(Group {

@@ -28,7 +28,7 @@ use crate::messages::{
 };
 use crate::schedule::{
     confirmed_transcript_hash, confirmed_transcript_hash_input, external_init_secret_receiver,
-    interim_transcript_hash, KeySchedule, SecretTree,
+    interim_transcript_hash, EpochSecrets, KeySchedule, SecretTree,
 };
 use crate::tree::{apply_update_path, rederive_update_path, LeafIndex, OwnPathSecrets};
 
@@ -313,6 +313,46 @@ impl Group {
 }
 
 /// The checks of §6 before anything is decrypted or verified.
+/// The next epoch as a received Commit defines it (§8, §12.4.2): the confirmed transcript
+/// hash (set in `new_context`), the epoch secrets, the checked confirmation tag and the new
+/// interim transcript hash.
+pub(super) struct ReceivedEpoch {
+    pub(super) epoch_secrets: EpochSecrets,
+    pub(super) interim: Vec<u8>,
+    pub(super) tag: Vec<u8>,
+}
+
+impl ReceivedEpoch {
+    /// From the previous epoch's `interim_before`, the Commit `auth`, the next GroupContext
+    /// and `[init_secret, commit_secret, psk_secret]`; a wrong confirmation tag is an error.
+    pub(super) fn compute(
+        cs: &dyn SuiteProvider,
+        interim_before: &[u8],
+        auth: &AuthenticatedContent,
+        new_context: &mut GroupContext,
+        [init_secret, commit_secret, psk_secret]: [Secret; 3],
+    ) -> Result<Self, GroupError> {
+        let confirmed =
+            confirmed_transcript_hash(cs, interim_before, &confirmed_transcript_hash_input(auth)?);
+        new_context.confirmed_transcript_hash = VLBytes::new(confirmed.clone());
+        let encoded = GroupState::encoded_context(new_context)?;
+        let schedule = KeySchedule::start(cs, init_secret, commit_secret, psk_secret, &encoded)?;
+        let epoch_secrets = schedule.finish(cs, &encoded)?;
+        let tag = auth
+            .auth
+            .confirmation_tag
+            .as_ref()
+            .ok_or(GroupError::BadConfirmationTag)?;
+        epoch_secrets.verify_confirmation_tag(cs, &confirmed, tag.as_slice())?;
+        let interim = interim_transcript_hash(cs, &confirmed, tag.as_slice())?;
+        Ok(Self {
+            epoch_secrets,
+            interim,
+            tag: tag.as_slice().to_vec(),
+        })
+    }
+}
+
 pub(super) fn check_group_epoch(
     context: &GroupContext,
     group_id: &[u8],
@@ -580,12 +620,6 @@ impl GroupState {
         };
         private.prune(&tree);
 
-        let confirmed = confirmed_transcript_hash(
-            cs,
-            &self.interim_transcript_hash,
-            &confirmed_transcript_hash_input(auth)?,
-        );
-        new_context.confirmed_transcript_hash = VLBytes::new(confirmed.clone());
         let psk_secret = self.psk_secret(cs, services, &applied.psks)?;
         let init_secret = match &applied.external_init {
             Some(init) => {
@@ -598,16 +632,17 @@ impl GroupState {
             }
             None => self.epoch_secrets.init_secret.clone(),
         };
-        let encoded = GroupState::encoded_context(&new_context)?;
-        let schedule = KeySchedule::start(cs, init_secret, commit_secret, psk_secret, &encoded)?;
-        let epoch_secrets = schedule.finish(cs, &encoded)?;
-        let tag = auth
-            .auth
-            .confirmation_tag
-            .as_ref()
-            .ok_or(GroupError::BadConfirmationTag)?;
-        epoch_secrets.verify_confirmation_tag(cs, &confirmed, tag.as_slice())?;
-        let interim = interim_transcript_hash(cs, &confirmed, tag.as_slice())?;
+        let ReceivedEpoch {
+            epoch_secrets,
+            interim,
+            tag,
+        } = ReceivedEpoch::compute(
+            cs,
+            &self.interim_transcript_hash,
+            auth,
+            &mut new_context,
+            [init_secret, commit_secret, psk_secret],
+        )?;
         let mut next = GroupState::for_epoch(
             cs,
             self.config,
@@ -617,7 +652,7 @@ impl GroupState {
             signer,
             epoch_secrets,
             interim,
-            tag.as_slice().to_vec(),
+            tag,
             self.resumption_psks.clone(),
         )?;
         if let Some(reinit) = applied.reinit {
