@@ -1,6 +1,7 @@
 //! `vmls`: the command-line program of the vmls project.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod inspect;
 
@@ -28,6 +29,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Benchmark the draft's §8-§9 scenario: U users × D devices in G groups, as virtual
+    /// clients and with one leaf per device (table, CSV and SVG plot).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,13 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+        }
+        Command::Bench(args) => {
+            if let Err(e) = bench::main(&args) {
+                eprintln!("vmls bench: FAILED: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
         }
     };
     match result {
