@@ -166,22 +166,7 @@ impl World for DeviceWorld {
         progress: &ProgressBar,
     ) -> Result<(), BenchError> {
         let serials = self.serials(user);
-        let (Some(&actor), Some(&removed)) = (serials.first(), serials.last()) else {
-            return Err(BenchError::Unexpected(format!("user {user} has no device")));
-        };
-        if actor == removed {
-            return Err(BenchError::Config(
-                "removing a device needs D >= 2".to_string(),
-            ));
-        }
-        let actor = DeviceId {
-            user,
-            serial: actor,
-        };
-        let removed = DeviceId {
-            user,
-            serial: removed,
-        };
+        let (actor, removed) = super::actor_and_removed(user, &serials)?;
         for g in self.layout.groups_of(user) {
             let leaf = self
                 .members(g)?

@@ -165,6 +165,29 @@ pub struct DeviceId {
     pub serial: u32,
 }
 
+/// The device of `user` that removes another (its first, by serial) and the one removed (its
+/// last), from the user's device `serials` in ascending order; removing needs two devices.
+fn actor_and_removed(user: u32, serials: &[u32]) -> Result<(DeviceId, DeviceId), BenchError> {
+    let (Some(&actor), Some(&removed)) = (serials.first(), serials.last()) else {
+        return Err(BenchError::Unexpected(format!("user {user} has no device")));
+    };
+    if actor == removed {
+        return Err(BenchError::Config(
+            "removing a device needs D >= 2".to_string(),
+        ));
+    }
+    Ok((
+        DeviceId {
+            user,
+            serial: actor,
+        },
+        DeviceId {
+            user,
+            serial: removed,
+        },
+    ))
+}
+
 impl fmt::Display for DeviceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "user-{}/device-{}", self.user, self.serial)

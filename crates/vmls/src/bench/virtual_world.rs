@@ -308,22 +308,8 @@ impl World for VirtualWorld {
         progress: &ProgressBar,
     ) -> Result<(), BenchError> {
         let serials = self.serials_in_groups(user);
-        let (Some(&actor), Some(&removed)) = (serials.first(), serials.last()) else {
-            return Err(BenchError::Unexpected(format!("user {user} has no device")));
-        };
-        if actor == removed {
-            return Err(BenchError::Config(
-                "removing a device needs D >= 2".to_string(),
-            ));
-        }
-        let actor = DeviceId {
-            user,
-            serial: actor,
-        };
-        let removed_id = DeviceId {
-            user,
-            serial: removed,
-        };
+        let (actor, removed_id) = super::actor_and_removed(user, &serials)?;
+        let removed = removed_id.serial;
         let removed_leaf = self
             .device(removed_id)?
             .emulation_group()
