@@ -9,7 +9,7 @@
 use mls_engine::codec::{Credential, MlsMessage, Proposal};
 use mls_engine::crypto::CipherSuite;
 use mls_engine::group::{CommitOptions, Group, GroupConfig, OwnLeaf};
-use mls_engine::messages::{HpkeKeySource, KeyPackageParams, LeafNodeParams};
+use mls_engine::messages::{HpkeKeySource, LeafNodeParams};
 use virtual_clients::emulator::{EmulatorClient, EmulatorError};
 
 mod common;
@@ -19,37 +19,9 @@ const GROUP: &[u8] = b"bad-input";
 
 /// Alice's first and second emulator clients.
 fn alice(cipher_suite: CipherSuite) -> (EmulatorClient, EmulatorClient) {
-    let cs = suite(cipher_suite);
-    let vc = Credential::basic(b"alice".to_vec());
-    let mut e1 = EmulatorClient::create(
-        &svc(),
-        b"alice-emulation".to_vec(),
-        cipher_suite,
-        OwnLeaf {
-            params: EmulatorClient::emulation_leaf_params(
-                cipher_suite,
-                Credential::basic(b"a1".to_vec()),
-            ),
-            encryption_key: HpkeKeySource::Generate,
-            signature_key: cs.signature_generate_key_pair().unwrap(),
-        },
-        lifetime(),
-        vc.clone(),
-    )
-    .unwrap();
-    let key = cs.signature_generate_key_pair().unwrap();
-    let device = Credential::basic(b"a2".to_vec());
-    let kp = KeyPackageParams::new(cipher_suite, device.clone(), lifetime())
-        .with_leaf(EmulatorClient::emulation_leaf_params(cipher_suite, device))
-        .build_fresh(cs, &key)
-        .unwrap();
-    let out = e1
-        .add_emulator(&svc(), kp.key_package.clone(), NOW)
-        .unwrap();
-    e1.confirm_emulation_commit(&svc()).unwrap();
-    let e2 =
-        EmulatorClient::join(&svc(), out.welcome.as_ref().unwrap(), &kp, key, vc, NOW).unwrap();
-    (e1, e2)
+    let mut devices = common::emulators(cipher_suite, "alice", 2);
+    let e2 = devices.pop().unwrap();
+    (devices.pop().unwrap(), e2)
 }
 
 /// Feeds every mutation of `message` to `f` on `e` (each must fail and change nothing), then

@@ -62,44 +62,7 @@ fn plain(cipher_suite: CipherSuite, name: &[u8]) -> (OwnLeaf, Credential) {
 /// Alice's emulation group of three devices (messages passed directly: this test is about the
 /// higher-level group).
 fn alice(cipher_suite: CipherSuite) -> Vec<EmulatorClient> {
-    let cs = suite(cipher_suite);
-    let vc = Credential::basic(b"alice".to_vec());
-    let mut first = EmulatorClient::create(
-        &svc(),
-        b"alice-emulation".to_vec(),
-        cipher_suite,
-        OwnLeaf {
-            params: EmulatorClient::emulation_leaf_params(
-                cipher_suite,
-                Credential::basic(b"a1".to_vec()),
-            ),
-            encryption_key: HpkeKeySource::Generate,
-            signature_key: cs.signature_generate_key_pair().unwrap(),
-        },
-        lifetime(),
-        vc.clone(),
-    )
-    .unwrap();
-    let mut devices = Vec::new();
-    let mut options = CommitOptions::new();
-    for name in &DEVICES[1..] {
-        let key = cs.signature_generate_key_pair().unwrap();
-        let device = Credential::basic(name.as_bytes().to_vec());
-        let kp = KeyPackageParams::new(cipher_suite, device.clone(), lifetime())
-            .with_leaf(EmulatorClient::emulation_leaf_params(cipher_suite, device))
-            .build_fresh(cs, &key)
-            .unwrap();
-        options = options.proposal(Proposal::add(kp.key_package.clone()));
-        devices.push((kp, key));
-    }
-    let out = first.commit_emulation(&svc(), options, NOW).unwrap();
-    first.confirm_emulation_commit(&svc()).unwrap();
-    let welcome = out.welcome.unwrap();
-    let mut all = vec![first];
-    for (kp, key) in devices {
-        all.push(EmulatorClient::join(&svc(), &welcome, &kp, key, vc.clone(), NOW).unwrap());
-    }
-    all
+    common::emulators(cipher_suite, "alice", DEVICES.len())
 }
 
 fn group_info_bytes(info: GroupInfo) -> Vec<u8> {
