@@ -266,3 +266,56 @@ fn an_upload_from_an_unknown_epoch_is_refused_and_changes_nothing() {
     ));
     assert_eq!(e2.to_bytes().unwrap(), before);
 }
+
+/// A virtual client removed from a group can be added back: after Carol's Remove both
+/// emulator clients hold the group as `removed_us`; a Welcome to a newly uploaded KeyPackage
+/// replaces that state (an active group of the same ID would be `GroupExists`).
+#[test]
+fn a_removed_virtual_client_is_added_back() {
+    let cipher_suite = CipherSuite(1);
+    let (mut e1, mut e2) = alice(cipher_suite);
+    let kps = upload(&mut e1, &mut e2, cipher_suite);
+    let mut carol = carol(cipher_suite, GROUP);
+    let welcome = add(&mut carol, &kps[0]);
+    e1.join_from_welcome_by_ref(&svc(), &welcome, NOW).unwrap();
+    e2.join_from_welcome_by_ref(&svc(), &welcome, NOW).unwrap();
+    // Joining again while the group is active is refused.
+    let spare = add(&mut carol.clone(), &kps[1]);
+    assert!(matches!(
+        e1.clone().join_from_welcome_by_ref(&svc(), &spare, NOW),
+        Err(EmulatorError::GroupExists)
+    ));
+
+    let alice_leaf = e1.group(GROUP).unwrap().own_leaf_index().0;
+    let out = carol
+        .commit(
+            &svc(),
+            CommitOptions::new().proposal(Proposal::remove(alice_leaf)),
+            NOW,
+        )
+        .unwrap();
+    carol.merge_pending_commit().unwrap();
+    let removal = out.commit.to_bytes().unwrap();
+    for e in [&mut e1, &mut e2] {
+        let processed = e.process(&svc(), GROUP, &removal, NOW).unwrap();
+        assert!(matches!(
+            processed,
+            ProcessedMessage::Commit {
+                removed_us: true,
+                ..
+            }
+        ));
+    }
+    let welcome = add(&mut carol, &kps[1]);
+    for e in [&mut e1, &mut e2] {
+        assert_eq!(
+            e.join_from_welcome_by_ref(&svc(), &welcome, NOW).unwrap(),
+            GROUP
+        );
+        assert_eq!(
+            e.group(GROUP).unwrap().epoch_authenticator(),
+            carol.epoch_authenticator()
+        );
+        assert!(e.leaf_is_consistent(&svc(), GROUP).unwrap());
+    }
+}

@@ -79,8 +79,8 @@ use mls_engine::crypto::{
 };
 use mls_engine::framing::private::ReuseGuard;
 use mls_engine::group::{
-    CommitOptions, CommitOutput, Group, GroupConfig, GroupError, OwnLeaf, OwnLeafResolver,
-    ProcessedMessage, Services, SiblingCommitSecrets,
+    CommitOptions, CommitOutput, Group, GroupConfig, GroupError, GroupStatus, OwnLeaf,
+    OwnLeafResolver, ProcessedMessage, Services, SiblingCommitSecrets,
 };
 use mls_engine::messages::{
     key_package_ref, CreationError, KeyPackageBundle, KeyPackageParams, LeafNodeParams,
@@ -991,9 +991,12 @@ impl EmulatorClient {
         Ok(group_id)
     }
 
+    /// Installs a joined group. A group of that ID the virtual client was removed from (or
+    /// that was reinitialised) is replaced: the virtual client is being added back.
     fn insert_group(&mut self, group: Group, leaf: LeafState) -> Result<Vec<u8>, EmulatorError> {
         let group_id = group.group_id().to_vec();
-        if self.groups.contains_key(&group_id) {
+        let active = |g: &HigherGroup| matches!(g.group.status(), GroupStatus::Active);
+        if self.groups.get(&group_id).is_some_and(active) {
             return Err(EmulatorError::GroupExists);
         }
         self.groups.insert(
