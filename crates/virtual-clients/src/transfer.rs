@@ -218,7 +218,8 @@ impl EmulationMessage {
     }
 }
 
-/// `tls_codec` wants `Debug` on vector elements; these hold secrets, so print no content.
+/// `tls_codec` wants `Debug` on vector elements; records holding secrets print no content
+/// (also used by the emulator's state codec).
 macro_rules! redacted_debug {
     ($($t:ty),*) => {$(
         impl core::fmt::Debug for $t {
@@ -228,6 +229,7 @@ macro_rules! redacted_debug {
         }
     )*};
 }
+pub(crate) use redacted_debug;
 redacted_debug!(
     VirtualClientLeaf,
     UpdateLeaf,

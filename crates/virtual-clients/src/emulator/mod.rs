@@ -1057,18 +1057,16 @@ impl EmulatorClient {
     ) -> Result<CommitOutput, EmulatorError> {
         let emu = self.emulation_suite(services)?;
         let (epoch, sent) = self.derive_new(emu)?;
-        let params = {
-            let entry = self
-                .groups
-                .get(group_id)
-                .ok_or(EmulatorError::UnknownGroup)?;
-            self.leaf_params(entry.group.cipher_suite())
-        };
+        let cipher_suite = self
+            .group(group_id)
+            .ok_or(EmulatorError::UnknownGroup)?
+            .cipher_suite();
+        let params = self.leaf_params(cipher_suite);
         let entry = self
             .groups
             .get_mut(group_id)
             .ok_or(EmulatorError::UnknownGroup)?;
-        let higher = services.crypto.suite(entry.group.cipher_suite())?;
+        let higher = services.crypto.suite(cipher_suite)?;
         let secrets = sent.leaf_secrets(emu, higher)?;
         let mut options = CommitOptions::new();
         options.proposals = proposals;

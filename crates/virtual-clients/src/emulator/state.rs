@@ -124,17 +124,7 @@ impl From<EmulatorClientV2> for EmulatorClientV3 {
     }
 }
 
-/// `tls_codec` wants `Debug` on vector elements; these hold secrets, so print nothing.
-macro_rules! redacted_debug {
-    ($($t:ty),*) => {$(
-        impl core::fmt::Debug for $t {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str(concat!(stringify!($t), "(..)"))
-            }
-        }
-    )*};
-}
-redacted_debug!(HigherGroupV1);
+crate::transfer::redacted_debug!(HigherGroupV1);
 
 /// The record of a leaf's key material (state and transfer share it).
 pub(super) fn leaf_to(leaf: &LeafState) -> VirtualClientLeaf {

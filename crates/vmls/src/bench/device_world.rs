@@ -298,14 +298,7 @@ impl World for DeviceWorld {
                     let processed = meter
                         .time(who, || member.process_bytes(&svc(), &message, NOW))
                         .map_err(grp(who))?;
-                    match processed {
-                        ProcessedMessage::Application { data, .. } if data == text => {}
-                        _ => {
-                            return Err(BenchError::Unexpected(format!(
-                                "{who}: not the message {by} sent"
-                            )))
-                        }
-                    }
+                    super::expect_text(who, by, &processed, &text)?;
                 }
                 progress.inc(1);
             }

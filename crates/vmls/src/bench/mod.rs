@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use mls_engine::codec::{CodecError, Credential, Lifetime, MlsMessage, MlsMessageBody};
 use mls_engine::crypto::{CipherSuite, CryptoError, CryptoProvider as _, RustCrypto};
-use mls_engine::group::{Group, GroupError, OwnLeaf, Services};
+use mls_engine::group::{Group, GroupError, OwnLeaf, ProcessedMessage, Services};
 use mls_engine::messages::{CreationError, HpkeKeySource, LeafNodeParams};
 use mls_engine::tree::{LeafIndex, NodeIndex, TreeError};
 use virtual_clients::emulator::EmulatorError;
@@ -163,6 +163,21 @@ pub struct DeviceId {
     pub user: u32,
     /// The device's serial number (0-based, never reused).
     pub serial: u32,
+}
+
+/// `processed`, what `who` made of a message from `by`, must be the application data `text`.
+fn expect_text(
+    who: DeviceId,
+    by: DeviceId,
+    processed: &ProcessedMessage,
+    text: &[u8],
+) -> Result<(), BenchError> {
+    match processed {
+        ProcessedMessage::Application { data, .. } if data.as_slice() == text => Ok(()),
+        _ => Err(BenchError::Unexpected(format!(
+            "{who}: not the message {by} sent"
+        ))),
+    }
 }
 
 /// The device of `user` that removes another (its first, by serial) and the one removed (its

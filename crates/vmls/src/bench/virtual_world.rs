@@ -513,14 +513,7 @@ impl World for VirtualWorld {
                     let processed = meter
                         .time(who, || client.process(&svc(), &gid, &message, NOW))
                         .map_err(emu(who))?;
-                    match processed {
-                        ProcessedMessage::Application { data, .. } if data == text => {}
-                        _ => {
-                            return Err(BenchError::Unexpected(format!(
-                                "{who}: not the message {by} sent"
-                            )))
-                        }
-                    }
+                    super::expect_text(who, by, &processed, &text)?;
                 }
                 progress.inc(1);
             }
