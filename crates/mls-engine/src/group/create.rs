@@ -8,7 +8,7 @@ use super::error::GroupError;
 use super::proposal_list::{
     apply_to_next_epoch, validate_proposal_list, validation_context, ResolvedProposal,
 };
-use super::state::{resolve_psk_secret, Group, GroupState, GroupStatus};
+use super::state::{leaf_validation, resolve_psk_secret, Group, GroupState, GroupStatus};
 use crate::codec::{
     encode, Commit, Extension, ExtensionPayload as _, ExternalInit, ExternalPubExtension,
     FramedContent, FramedContentBody, GroupContext, GroupInfo, HpkePublicKey, KeyPackageRef,
@@ -548,14 +548,9 @@ fn validate_tree(
     let leaves: Vec<(LeafIndex, &LeafNode)> = tree.leaves().collect();
     let identity = services.identity;
     crate::parallel::try_map(&leaves, |&(index, leaf)| {
-        let mut ctx = crate::messages::LeafNodeValidationContext::new(identity, now)
-            .with_requirements(&requirements)
-            .with_member_credential_types(&members)
-            .with_key_uniqueness(tree)
+        // A received tree's leaves may have expired since they were added: no lifetime check.
+        let ctx = leaf_validation(config, identity, &requirements, &members, tree, now)
             .with_lifetime_check(crate::messages::LifetimeCheck::Skip);
-        if let Some(max) = config.max_lifetime {
-            ctx = ctx.with_max_lifetime(max);
-        }
         validate_leaf_node(
             cs,
             leaf,

@@ -102,7 +102,14 @@ impl Group {
             apply_to_next_epoch(cs, &start.tree, &start.context, &infos)?;
         let own_leaf = tree.leftmost_blank_leaf()?;
         let members = tree.member_credential_types(&[own_leaf]);
-        let ctx = leaf_validation(&config, services, &requirements, &members, &tree, now);
+        let ctx = leaf_validation(
+            &config,
+            services.identity,
+            &requirements,
+            &members,
+            &tree,
+            now,
+        );
         validate_leaf_node(
             cs,
             &path.leaf_node,

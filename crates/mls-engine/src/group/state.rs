@@ -16,7 +16,8 @@ use crate::framing::{
     sign_private, sign_public, PrivateMessageOptions, ReuseGuard,
 };
 use crate::messages::{
-    GroupRequirements, LeafNodeValidationContext, LifetimeCheck, MemberCredentialTypes,
+    GroupRequirements, IdentityProvider, LeafNodeValidationContext, LifetimeCheck,
+    MemberCredentialTypes,
 };
 use crate::schedule::{psk_secret, EpochSecrets, ResumptionPskStore, SecretTree};
 use crate::tree::{LeafIndex, RatchetTree, TreeKemPrivate};
@@ -382,7 +383,7 @@ impl GroupState {
     ) -> LeafNodeValidationContext<'a> {
         leaf_validation(
             &self.config,
-            services,
+            services.identity,
             requirements,
             member_types,
             tree,
@@ -555,13 +556,13 @@ impl super::config::PskStore for Group {
 /// The §7.3 validation context for a new leaf in `tree` under `config`'s lifetime policy.
 pub(crate) fn leaf_validation<'a>(
     config: &GroupConfig,
-    services: &Services<'a>,
+    identity: &'a dyn IdentityProvider,
     requirements: &'a GroupRequirements,
     member_types: &'a MemberCredentialTypes,
     tree: &'a RatchetTree,
     now: u64,
 ) -> LeafNodeValidationContext<'a> {
-    let mut ctx = LeafNodeValidationContext::new(services.identity, now)
+    let mut ctx = LeafNodeValidationContext::new(identity, now)
         .with_requirements(requirements)
         .with_member_credential_types(member_types)
         .with_key_uniqueness(tree);
