@@ -62,6 +62,19 @@ struct GroupLog {
 }
 
 impl GroupLog {
+    /// `got` must be the group's current epoch: older is [`DeliveryError::StaleEpoch`], newer
+    /// [`DeliveryError::FutureEpoch`].
+    fn check_epoch(&self, got: u64) -> Result<(), DeliveryError> {
+        let current = self.epoch;
+        if got < current {
+            return Err(DeliveryError::StaleEpoch { current, got });
+        }
+        if got > current {
+            return Err(DeliveryError::FutureEpoch { current, got });
+        }
+        Ok(())
+    }
+
     /// The GroupInfo published for `epoch`, if the last published one is of that epoch.
     fn group_info_of(&self, epoch: u64) -> Option<Arc<[u8]>> {
         match &self.group_info {
@@ -225,13 +238,7 @@ impl InMemoryDeliveryService {
         // The epoch first: of two emulators racing one epoch, the loser learns that the epoch
         // is gone (its Commit can never be accepted), not merely that it is behind.
         if let Some(got) = commit_epoch {
-            let current = group.epoch;
-            if got < current {
-                return Err(DeliveryError::StaleEpoch { current, got });
-            }
-            if got > current {
-                return Err(DeliveryError::FutureEpoch { current, got });
-            }
+            group.check_epoch(got)?;
         }
         let vc_sequence = match vc {
             None => None,
@@ -657,19 +664,7 @@ impl DeliveryService for InMemoryDeliveryService {
                 member: identity,
             });
         }
-        let current = group.epoch;
-        if epoch < current {
-            return Err(DeliveryError::StaleEpoch {
-                current,
-                got: epoch,
-            });
-        }
-        if epoch > current {
-            return Err(DeliveryError::FutureEpoch {
-                current,
-                got: epoch,
-            });
-        }
+        group.check_epoch(epoch)?;
         group.group_info = Some((epoch, group_info.into()));
         Ok(())
     }
