@@ -12,13 +12,11 @@
 //! | [`derivation`] | §5.3 operation secrets, key secrets and the DerivationInfoExtension |
 //! | [`wire`] | §5.2-§5.5 wire structs (`DerivationInfoExtension`, `EpochInfoTBE`, `HashInput`, `VirtualClientAction`...) and the sealing of `EpochInfoTBE` (rows 7-9) |
 //! | [`reuse_guard`] | §5.6 the FF1 reuse guard (subgroups-00 §4, DESIGN §5 row 11) |
-//! | [`delivery`] | §5.1 delivery: ordered per-group logs, compare-and-append, fan-out |
 //! | [`emulator`] | §5.3, §5.6 the emulator client: emulation epochs, higher-level groups as the virtual client |
 //! | [`storage`] | DESIGN §6: the store trait, an in-memory store, one atomic save per processed message |
 //! | [`transfer`] | §5.4 adding emulator clients: the `DeviceState` state transfer (subgroups-00 §5 `NewDeviceState`, DESIGN §5 row 12 (a)) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-pub mod delivery;
 pub mod derivation;
 pub mod emulator;
 pub mod epoch;

@@ -540,9 +540,9 @@ fn an_update_from_one_device_is_committed_by_a_member() {
 
 mod through_the_delivery_service {
     use super::*;
-    use virtual_clients::delivery::{
-        ClientId, Delivered, DeliveryError, DeliveryService, GroupId, InMemoryDeliveryService,
-        KeyPackageUpload, SendRequest, VcSequence,
+    use delivery_service::{
+        ClientId, Delivered, DeliveryService, GroupId, InMemoryDeliveryService, KeyPackageEntry,
+        SendRequest, ServiceError, VcSequence,
     };
 
     fn id(s: &str) -> ClientId {
@@ -604,7 +604,7 @@ mod through_the_delivery_service {
         ds.publish_key_packages(
             &id("alice-1"),
             &id("alice"),
-            vec![KeyPackageUpload::ordinary(bytes(&kp_message))],
+            vec![KeyPackageEntry::ordinary(bytes(&kp_message))],
         )
         .unwrap();
         let taken = ds.consume_key_package(&id("alice")).unwrap();
@@ -656,8 +656,8 @@ mod through_the_delivery_service {
         assert!(
             matches!(
                 refused,
-                Err(DeliveryError::StaleEpoch { .. })
-                    | Err(DeliveryError::VirtualClientSequenceMismatch { .. })
+                Err(ServiceError::StaleEpoch { .. })
+                    | Err(ServiceError::VirtualClientSequenceMismatch { .. })
             ),
             "{refused:?}"
         );

@@ -11,14 +11,14 @@
 //! * bad input: no announcement, a tampered commit, another epoch's GroupInfo — typed errors,
 //!   each emulator client's state byte-identical.
 
+use delivery_service::{
+    ClientId, Delivered, DeliveryService, GroupId, GroupMessage, InMemoryDeliveryService,
+    MessageKind, SendRequest, ServiceError, VcSequence,
+};
 use mls_engine::codec::{Credential, GroupInfo, MlsMessage, MlsMessageBody, Proposal};
 use mls_engine::crypto::CipherSuite;
 use mls_engine::group::{CommitOptions, Group, GroupConfig, GroupError, OwnLeaf, ProcessedMessage};
 use mls_engine::messages::{HpkeKeySource, KeyPackageParams, LeafNodeParams};
-use virtual_clients::delivery::{
-    ClientId, Delivered, DeliveryError, DeliveryService, GroupId, GroupMessage,
-    InMemoryDeliveryService, MessageKind, SendRequest, VcSequence,
-};
 use virtual_clients::emulator::{EmulatorClient, EmulatorError};
 
 mod common;
@@ -451,15 +451,15 @@ fn the_service_attaches_the_group_info_only_for_external_commits_of_the_epoch() 
             &id("carol"),
             SendRequest::application(vec![1]).with_group_info(vec![2])
         ),
-        Err(DeliveryError::NotACommit)
+        Err(ServiceError::NotACommit {})
     ));
     assert!(matches!(
-        w.ds.publish_group_info(&id("a1"), Some(&id("alice")), &gid(), 1, vec![3]),
-        Err(DeliveryError::NotAMember { .. })
+        w.ds.publish_group_info(&id("a1"), Some(&id("alice")), &gid(), 1, vec![3].into()),
+        Err(ServiceError::NotAMember { .. })
     ));
     assert!(matches!(
-        w.ds.publish_group_info(&id("carol"), None, &gid(), 0, vec![3]),
-        Err(DeliveryError::StaleEpoch { current: 1, got: 0 })
+        w.ds.publish_group_info(&id("carol"), None, &gid(), 0, vec![3].into()),
+        Err(ServiceError::StaleEpoch { current: 1, got: 0 })
     ));
     w.announce(0);
     w.external_join(0);

@@ -42,6 +42,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
+use delivery_service::{
+    ClientId, Delivered, DeliveryService, GroupId, GroupMessage, InMemoryDeliveryService,
+    KeyPackageEntry, MessageKind, SendRequest, ServiceError, VcSequence,
+};
 use mls_engine::codec::{Credential, KeyPackage, MlsMessage, MlsMessageBody, Proposal, Welcome};
 use mls_engine::crypto::{CipherSuite, SignatureKeyPair};
 use mls_engine::group::{
@@ -50,10 +54,6 @@ use mls_engine::group::{
 use mls_engine::messages::{HpkeKeySource, KeyPackageBundle, KeyPackageParams, LeafNodeParams};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
-use virtual_clients::delivery::{
-    ClientId, Delivered, DeliveryError, DeliveryService, GroupId, GroupMessage,
-    InMemoryDeliveryService, KeyPackageUpload, MessageKind, SendRequest, VcSequence,
-};
 use virtual_clients::emulator::{EmulatorClient, RETAINED_EPOCHS};
 
 mod common;
@@ -498,7 +498,7 @@ impl World {
     fn publish_vc_key_packages(&mut self, by: usize, kps: &[KeyPackage]) -> R<()> {
         let mut uploads = Vec::new();
         for kp in kps {
-            uploads.push(KeyPackageUpload::ordinary(encode_body(
+            uploads.push(KeyPackageEntry::ordinary(encode_body(
                 MlsMessageBody::KeyPackage(kp.clone()),
             )?));
         }
@@ -524,7 +524,7 @@ impl World {
             .publish_key_packages(
                 &plain.name.clone(),
                 &plain.name.clone(),
-                vec![KeyPackageUpload::ordinary(bytes)],
+                vec![KeyPackageEntry::ordinary(bytes)],
             )
             .ctx(|| "publish plain KeyPackage".into())
     }
@@ -547,7 +547,7 @@ impl World {
         epoch: u64,
         out: &CommitOutput,
         welcome: Option<(ClientId, Vec<u8>)>,
-    ) -> R<Result<(), DeliveryError>> {
+    ) -> R<Result<(), ServiceError>> {
         let mut request = SendRequest::commit(epoch, encode(&out.commit)?);
         if let Some((to, bytes)) = welcome {
             request = request.with_welcome(vec![to], bytes);
@@ -579,7 +579,7 @@ impl World {
         out: &CommitOutput,
         added: Vec<ClientId>,
         removed: Vec<ClientId>,
-    ) -> R<Result<(), DeliveryError>> {
+    ) -> R<Result<(), ServiceError>> {
         let emu = &mut self.emus[e];
         let expected = emu.vc_next.get(gid).copied().unwrap_or_default();
         let mut request = SendRequest::commit(epoch, encode(&out.commit)?)
@@ -616,7 +616,7 @@ impl World {
         out: &CommitOutput,
         added: Vec<ClientId>,
         removed: Vec<ClientId>,
-    ) -> R<Result<(), DeliveryError>> {
+    ) -> R<Result<(), ServiceError>> {
         let mut request = SendRequest::commit(epoch, encode(&out.commit)?).removing(removed);
         if !added.is_empty() {
             let welcome = out.welcome.clone().ctx(|| "no Welcome".into())?;
@@ -936,8 +936,8 @@ impl World {
                 ensure(
                     matches!(
                         lost,
-                        Err(DeliveryError::StaleEpoch { .. }
-                            | DeliveryError::VirtualClientSequenceMismatch { .. })
+                        Err(ServiceError::StaleEpoch { .. }
+                            | ServiceError::VirtualClientSequenceMismatch { .. })
                     ),
                     || format!("second commit of the epoch: {lost:?}"),
                 )?;
@@ -982,7 +982,7 @@ impl World {
                     };
                     first.ctx(|| "first commit refused".into())?;
                     ensure(
-                        matches!(second, Err(DeliveryError::StaleEpoch { .. })),
+                        matches!(second, Err(ServiceError::StaleEpoch { .. })),
                         || format!("second commit of the epoch: {second:?}"),
                     )?;
                     self.drain_all()?;
@@ -1036,7 +1036,7 @@ impl World {
                 ensure(
                     matches!(
                         lost,
-                        Err(DeliveryError::VirtualClientSequenceMismatch { .. })
+                        Err(ServiceError::VirtualClientSequenceMismatch { .. })
                     ),
                     || format!("second message at one sequence: {lost:?}"),
                 )?;
@@ -1084,10 +1084,9 @@ impl World {
                 }
                 if let Some((r, out)) = rival {
                     let lost = self.send_emulation_commit(r, epoch, &out, None)?;
-                    ensure(
-                        matches!(lost, Err(DeliveryError::StaleEpoch { .. })),
-                        || format!("second emulation commit of the epoch: {lost:?}"),
-                    )?;
+                    ensure(matches!(lost, Err(ServiceError::StaleEpoch { .. })), || {
+                        format!("second emulation commit of the epoch: {lost:?}")
+                    })?;
                 }
             }
             Op::LaggingSibling { a, b, g, lag } => {
@@ -1343,7 +1342,7 @@ impl World {
 
     /// Emulator client `e` sends an application message; returns the delivery service's
     /// answer.
-    fn emu_message(&mut self, e: usize, gid: &[u8]) -> R<Result<(), DeliveryError>> {
+    fn emu_message(&mut self, e: usize, gid: &[u8]) -> R<Result<(), ServiceError>> {
         let text = self.next_text(Who::Emu(e), gid);
         let m = self.emus[e]
             .client

@@ -23,7 +23,7 @@
 //!   to the emulator clients; then other devices of Alice send and commit there.
 //!
 //! Everything goes through one §5.1 delivery service per run
-//! ([`virtual_clients::delivery::InMemoryDeliveryService`]): groups (emulation groups too) are
+//! ([`delivery_service::InMemoryDeliveryService`]): groups (emulation groups too) are
 //! logs on it; a virtual client is registered with its emulator clients, who send as it with
 //! compare-and-append on its sequence, and drop their own echoes. After every step every
 //! client drains its mailbox, and the epoch authenticators of all clients of the group are
@@ -43,11 +43,11 @@ mod world;
 
 use std::fmt;
 
+use delivery_service::{DeliveryStats, ServiceError};
 use mls_engine::codec::CodecError;
 use mls_engine::crypto::CryptoError;
 use mls_engine::group::GroupError;
 use mls_engine::messages::CreationError;
-use virtual_clients::delivery::{DeliveryError, DeliveryStats};
 use virtual_clients::emulator::EmulatorError;
 
 use world::{Mode, World};
@@ -77,7 +77,7 @@ pub enum DemoError {
         /// The client (or virtual client) whose request it was.
         who: String,
         /// The error.
-        source: DeliveryError,
+        source: ServiceError,
     },
     /// A message could not be encoded or decoded.
     #[error(transparent)]

@@ -18,11 +18,11 @@
 
 use std::collections::BTreeSet;
 
-use mls_engine::codec::{GroupInfo, KeyPackage, MlsMessage, MlsMessageBody, Welcome};
-use virtual_clients::delivery::{
-    ClientId, Delivered, DeliveryError, DeliveryService, DeliveryStats, GroupId,
-    InMemoryDeliveryService, KeyPackageUpload, MessageKind, SendRequest, Sequence,
+use delivery_service::{
+    ClientId, Delivered, DeliveryService, DeliveryStats, GroupId, InMemoryDeliveryService,
+    KeyPackageEntry, MessageKind, SendRequest, Sequence, ServiceError,
 };
+use mls_engine::codec::{GroupInfo, KeyPackage, MlsMessage, MlsMessageBody, Welcome};
 
 use super::{Counter, DemoError, Traffic};
 
@@ -67,7 +67,7 @@ impl Traffic {
 }
 
 /// A refusal of the service, for a request of `who`.
-pub(super) fn refused(who: &ClientId) -> impl FnOnce(DeliveryError) -> DemoError + '_ {
+pub(super) fn refused(who: &ClientId) -> impl FnOnce(ServiceError) -> DemoError + '_ {
     move |source| DemoError::Delivery {
         who: who.to_string(),
         source,
@@ -189,7 +189,7 @@ impl Net {
         let sizes = (
             request.message.len(),
             request.welcome.as_ref().map(|w| w.message.len()),
-            request.group_info.as_ref().map(Vec::len),
+            request.group_info.as_ref().map(|p| p.len()),
         );
         let sequence = self
             .ds
@@ -258,10 +258,7 @@ impl Net {
             .publish_key_packages(
                 publisher,
                 owner,
-                encoded
-                    .into_iter()
-                    .map(KeyPackageUpload::ordinary)
-                    .collect(),
+                encoded.into_iter().map(KeyPackageEntry::ordinary).collect(),
             )
             .map_err(refused(publisher))?;
         for size in &sizes {
@@ -282,7 +279,9 @@ impl Net {
             MlsMessageBody::KeyPackage(kp) => Ok((kp, bytes.len())),
             _ => Err(DemoError::Delivery {
                 who: owner.to_string(),
-                source: DeliveryError::NoKeyPackage(owner.clone()),
+                source: ServiceError::NoKeyPackage {
+                    owner: owner.clone(),
+                },
             }),
         }
     }
@@ -304,7 +303,7 @@ impl Net {
                 as_virtual_client,
                 &GroupId::new(group),
                 epoch,
-                bytes,
+                bytes.into(),
             )
             .map_err(refused(publisher))?;
         self.traffic.sent(Kind::GroupInfos, size);
@@ -325,7 +324,9 @@ impl Net {
         self.traffic.received(Kind::GroupInfos, bytes.len());
         let info = decode_group_info(&bytes)?.ok_or_else(|| DemoError::Delivery {
             who: who.to_string(),
-            source: DeliveryError::NoGroupInfo(GroupId::new(group)),
+            source: ServiceError::NoGroupInfo {
+                group_id: GroupId::new(group),
+            },
         })?;
         Ok((epoch, info, bytes.len()))
     }

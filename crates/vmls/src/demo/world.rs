@@ -4,15 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use delivery_service::{ClientId, Delivered, GroupMessage, MessageKind, SendRequest, VcSequence};
 use mls_engine::codec::{Credential, Lifetime, MlsMessage, MlsMessageBody, Proposal};
 use mls_engine::crypto::{CipherSuite, CryptoProvider as _, RustCrypto, SignatureKeyPair};
 use mls_engine::group::{
     CommitOptions, ExternalCommitOptions, Group, GroupConfig, OwnLeaf, ProcessedMessage, Services,
 };
 use mls_engine::messages::{HpkeKeySource, KeyPackageBundle, KeyPackageParams, LeafNodeParams};
-use virtual_clients::delivery::{
-    ClientId, Delivered, GroupMessage, MessageKind, SendRequest, VcSequence,
-};
 use virtual_clients::emulator::EmulatorClient;
 
 use super::net::{decode_group_info, decode_welcome, encode, Kind, Net};
@@ -1164,7 +1162,7 @@ fn emulator_handles(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use virtual_clients::delivery::DeliveryError;
+    use delivery_service::ServiceError;
 
     /// A world with 'friends' created, after one check.
     fn friends(mode: Mode, log: &mut Log<'_>) -> World {
@@ -1241,7 +1239,7 @@ mod tests {
             matches!(
                 err,
                 DemoError::Delivery {
-                    source: DeliveryError::VirtualClientSequenceMismatch { .. },
+                    source: ServiceError::VirtualClientSequenceMismatch { .. },
                     ..
                 }
             ),

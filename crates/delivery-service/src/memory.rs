@@ -3,22 +3,79 @@
 //! with fan-out to every emulator client. For tests and `vmls demo`; sans-IO.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
 
-use super::{
-    ClientId, Delivered, DeliveryError, DeliveryService, EmulatorView, GroupId, GroupMessage,
-    GroupStatus, KeyPackageDirectory, KeyPackageUpload, MessageKind, SendRequest, Sequence,
-    VcSequence, WelcomeDelivery,
+use vmls_protocol::{
+    Accepted, ClientId, Delivered, EmulatorView, GroupId, GroupInfoBody, GroupMessage, GroupStatus,
+    KeyPackageEntry, MailboxCursor, MailboxItem, MessageKind, Payload, Request, Response,
+    SendRequest, Sequence, ServiceError, Text, VcSequence, VirtualClientSend, WelcomeDelivery,
 };
+
+use crate::{DeliveryService, KeyPackageDirectory};
+
+/// A device's mailbox: items with strictly increasing cursors, deleted when acknowledged.
+#[derive(Debug, Default)]
+struct Mailbox {
+    items: VecDeque<MailboxItem>,
+    next: MailboxCursor,
+}
+
+impl Mailbox {
+    fn push(&mut self, item: Delivered) {
+        let cursor = self.next;
+        self.next = cursor.next();
+        self.items.push_back(MailboxItem { cursor, item });
+    }
+
+    fn read(&self, after: Option<MailboxCursor>, max: usize) -> Vec<MailboxItem> {
+        self.items
+            .iter()
+            .filter(|i| after.is_none_or(|a| i.cursor > a))
+            .take(max)
+            .cloned()
+            .collect()
+    }
+
+    fn ack(&mut self, up_to: MailboxCursor) {
+        while self.items.front().is_some_and(|i| i.cursor <= up_to) {
+            self.items.pop_front();
+        }
+    }
+}
 
 /// A registered identity.
 #[derive(Debug)]
 enum Registration {
-    /// A plain client and its mailbox.
-    Plain { mailbox: VecDeque<Delivered> },
-    /// A virtual client and its emulator clients (plain clients).
-    Virtual { emulators: BTreeSet<ClientId> },
+    /// A device and its mailbox.
+    Plain { mailbox: Mailbox },
+    /// A virtual client and its emulator clients (devices): the members of its emulation group
+    /// when it was registered with one, else the set kept here.
+    Virtual {
+        emulators: BTreeSet<ClientId>,
+        emulation_group: Option<GroupId>,
+    },
 }
+
+/// A refusal for a request the in-memory service cannot carry out.
+fn bad_request(reason: impl std::fmt::Display) -> ServiceError {
+    ServiceError::BadRequest {
+        reason: Text::new(reason),
+    }
+}
+
+fn no_emulators(virtual_client: ClientId) -> ServiceError {
+    bad_request(format!(
+        "virtual client {virtual_client} needs at least one emulator client"
+    ))
+}
+
+fn emulators_follow_group(virtual_client: &ClientId) -> ServiceError {
+    bad_request(format!(
+        "the emulator clients of {virtual_client} are the members of its emulation group"
+    ))
+}
+
+/// Most items one [`Request::ReadMailbox`] returns.
+const MAX_MAILBOX_READ: usize = 1024;
 
 /// One accepted message, as stored.
 #[derive(Debug)]
@@ -28,7 +85,7 @@ struct LogEntry {
     /// For a virtual client's message: the emulator that sent it and its [`VcSequence`].
     emulator: Option<EmulatorView>,
     kind: MessageKind,
-    message: Arc<[u8]>,
+    message: Payload,
 }
 
 /// The log positions an identity may read: from `from` to `until` (inclusive; `None` while it
@@ -58,25 +115,25 @@ struct GroupLog {
     /// Per virtual client: the [`VcSequence`] its next message in this group gets.
     vc_next: BTreeMap<ClientId, VcSequence>,
     /// The GroupInfo last published and the epoch it is of.
-    group_info: Option<(u64, Arc<[u8]>)>,
+    group_info: Option<(u64, Payload)>,
 }
 
 impl GroupLog {
-    /// `got` must be the group's current epoch: older is [`DeliveryError::StaleEpoch`], newer
-    /// [`DeliveryError::FutureEpoch`].
-    fn check_epoch(&self, got: u64) -> Result<(), DeliveryError> {
+    /// `got` must be the group's current epoch: older is [`ServiceError::StaleEpoch`], newer
+    /// [`ServiceError::FutureEpoch`].
+    fn check_epoch(&self, got: u64) -> Result<(), ServiceError> {
         let current = self.epoch;
         if got < current {
-            return Err(DeliveryError::StaleEpoch { current, got });
+            return Err(ServiceError::StaleEpoch { current, got });
         }
         if got > current {
-            return Err(DeliveryError::FutureEpoch { current, got });
+            return Err(ServiceError::FutureEpoch { current, got });
         }
         Ok(())
     }
 
     /// The GroupInfo published for `epoch`, if the last published one is of that epoch.
-    fn group_info_of(&self, epoch: u64) -> Option<Arc<[u8]>> {
+    fn group_info_of(&self, epoch: u64) -> Option<Payload> {
         match &self.group_info {
             Some((e, bytes)) if *e == epoch => Some(bytes.clone()),
             _ => None,
@@ -139,36 +196,82 @@ impl InMemoryDeliveryService {
     /// How many items wait in a plain client's mailbox (0 for unknown clients).
     pub fn pending(&self, client: &ClientId) -> usize {
         match self.clients.get(client) {
-            Some(Registration::Plain { mailbox }) => mailbox.len(),
+            Some(Registration::Plain { mailbox }) => mailbox.items.len(),
             _ => 0,
         }
     }
 
     /// The emulator clients of a virtual client.
-    pub fn emulators(&self, virtual_client: &ClientId) -> Result<Vec<ClientId>, DeliveryError> {
+    pub fn emulators(&self, virtual_client: &ClientId) -> Result<Vec<ClientId>, ServiceError> {
         Ok(self.emulator_set(virtual_client)?.iter().cloned().collect())
     }
 
-    fn plain(&self, client: &ClientId) -> Result<(), DeliveryError> {
+    fn plain(&self, client: &ClientId) -> Result<(), ServiceError> {
         match self.clients.get(client) {
-            None => Err(DeliveryError::UnknownClient(client.clone())),
-            Some(Registration::Virtual { .. }) => {
-                Err(DeliveryError::NotAPlainClient(client.clone()))
-            }
+            None => Err(ServiceError::UnknownClient {
+                client: client.clone(),
+            }),
+            Some(Registration::Virtual { .. }) => Err(ServiceError::NotADevice {
+                client: client.clone(),
+            }),
             Some(Registration::Plain { .. }) => Ok(()),
         }
     }
 
-    fn emulator_set(
-        &self,
-        virtual_client: &ClientId,
-    ) -> Result<&BTreeSet<ClientId>, DeliveryError> {
+    /// The emulator clients of a virtual client: the current device members of its emulation
+    /// group, or the set registered for it.
+    fn emulator_set(&self, virtual_client: &ClientId) -> Result<BTreeSet<ClientId>, ServiceError> {
         match self.clients.get(virtual_client) {
-            None => Err(DeliveryError::UnknownClient(virtual_client.clone())),
-            Some(Registration::Plain { .. }) => {
-                Err(DeliveryError::NotAVirtualClient(virtual_client.clone()))
-            }
-            Some(Registration::Virtual { emulators }) => Ok(emulators),
+            None => Err(ServiceError::UnknownClient {
+                client: virtual_client.clone(),
+            }),
+            Some(Registration::Plain { .. }) => Err(ServiceError::NotAVirtualClient {
+                client: virtual_client.clone(),
+            }),
+            Some(Registration::Virtual {
+                emulation_group: Some(group_id),
+                ..
+            }) => Ok(self.groups.get(group_id).map_or_else(BTreeSet::new, |g| {
+                g.members
+                    .iter()
+                    .filter(|(id, m)| m.is_current() && self.plain(id).is_ok())
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })),
+            Some(Registration::Virtual { emulators, .. }) => Ok(emulators.clone()),
+        }
+    }
+
+    /// The emulation group a virtual client was registered with.
+    fn emulation_group_of(&self, virtual_client: &ClientId) -> Option<&GroupId> {
+        match self.clients.get(virtual_client) {
+            Some(Registration::Virtual {
+                emulation_group, ..
+            }) => emulation_group.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A virtual client's message must come from an emulator at the head of its emulation
+    /// group's log, when the virtual client has one (issue 10 hole 2).
+    fn check_emulation_head(&self, send: &VirtualClientSend) -> Result<(), ServiceError> {
+        let Some(group_id) = self.emulation_group_of(&send.virtual_client) else {
+            return Ok(());
+        };
+        let head = self
+            .groups
+            .get(group_id)
+            .map_or(Sequence(0), GroupLog::next_sequence);
+        match send.emulation_head {
+            Some(got) if got == head => Ok(()),
+            Some(got) => Err(ServiceError::EmulationGroupBehind {
+                emulation_group: group_id.clone(),
+                head,
+                got,
+            }),
+            None => Err(bad_request(
+                "a virtual client with an emulation group must state the emulation head",
+            )),
         }
     }
 
@@ -177,7 +280,7 @@ impl InMemoryDeliveryService {
         &self,
         client: &ClientId,
         as_virtual_client: Option<&ClientId>,
-    ) -> Result<ClientId, DeliveryError> {
+    ) -> Result<ClientId, ServiceError> {
         self.plain(client)?;
         match as_virtual_client {
             None => Ok(client.clone()),
@@ -185,7 +288,7 @@ impl InMemoryDeliveryService {
                 if self.emulator_set(vc)?.contains(client) {
                     Ok(vc.clone())
                 } else {
-                    Err(DeliveryError::NotAnEmulator {
+                    Err(ServiceError::NotAnEmulator {
                         virtual_client: vc.clone(),
                         client: client.clone(),
                     })
@@ -198,14 +301,17 @@ impl InMemoryDeliveryService {
     fn mailboxes_of(&self, identity: &ClientId) -> Vec<ClientId> {
         match self.clients.get(identity) {
             Some(Registration::Plain { .. }) => vec![identity.clone()],
-            Some(Registration::Virtual { emulators }) => emulators.iter().cloned().collect(),
+            Some(Registration::Virtual { .. }) => self
+                .emulator_set(identity)
+                .map(|set| set.into_iter().collect())
+                .unwrap_or_default(),
             None => Vec::new(),
         }
     }
 
     fn push(&mut self, client: &ClientId, item: Delivered) {
         if let Some(Registration::Plain { mailbox }) = self.clients.get_mut(client) {
-            mailbox.push_back(item);
+            mailbox.push(item);
         }
     }
 
@@ -217,12 +323,12 @@ impl InMemoryDeliveryService {
         group_id: &GroupId,
         sender: &ClientId,
         request: &SendRequest,
-    ) -> Result<(ClientId, Option<VcSequence>), DeliveryError> {
+    ) -> Result<(ClientId, Option<VcSequence>), ServiceError> {
         let vc = request.virtual_client.as_ref();
         let identity = self.acting_identity(sender, vc.map(|v| &v.virtual_client))?;
         let external = matches!(request.kind, MessageKind::ExternalCommit { .. });
         if !external && !group.is_current_member(&identity) {
-            return Err(DeliveryError::NotAMember {
+            return Err(ServiceError::NotAMember {
                 group_id: group_id.clone(),
                 member: identity,
             });
@@ -233,7 +339,7 @@ impl InMemoryDeliveryService {
                 || !request.removed.is_empty()
                 || request.group_info.is_some())
         {
-            return Err(DeliveryError::NotACommit);
+            return Err(ServiceError::NotACommit {});
         }
         // The epoch first: of two emulators racing one epoch, the loser learns that the epoch
         // is gone (its Commit can never be accepted), not merely that it is behind.
@@ -248,8 +354,9 @@ impl InMemoryDeliveryService {
                     .get(&v.virtual_client)
                     .copied()
                     .unwrap_or_default();
+                self.check_emulation_head(v)?;
                 if v.expected != next {
-                    return Err(DeliveryError::VirtualClientSequenceMismatch {
+                    return Err(ServiceError::VirtualClientSequenceMismatch {
                         expected: next,
                         got: v.expected,
                     });
@@ -260,13 +367,15 @@ impl InMemoryDeliveryService {
         if let Some(welcome) = &request.welcome {
             for recipient in &welcome.recipients {
                 if !self.clients.contains_key(recipient) {
-                    return Err(DeliveryError::UnknownClient(recipient.clone()));
+                    return Err(ServiceError::UnknownClient {
+                        client: recipient.clone(),
+                    });
                 }
             }
         }
         for removed in &request.removed {
             if !group.is_current_member(removed) {
-                return Err(DeliveryError::NotAMember {
+                return Err(ServiceError::NotAMember {
                     group_id: group_id.clone(),
                     member: removed.clone(),
                 });
@@ -275,7 +384,7 @@ impl InMemoryDeliveryService {
         Ok((identity, vc_sequence))
     }
 
-    fn count_rejection<T>(&mut self, result: Result<T, DeliveryError>) -> Result<T, DeliveryError> {
+    fn count_rejection<T>(&mut self, result: Result<T, ServiceError>) -> Result<T, ServiceError> {
         if result.is_err() {
             self.stats.rejected += 1;
         }
@@ -287,11 +396,13 @@ impl InMemoryDeliveryService {
         group_id: &GroupId,
         sender: &ClientId,
         request: SendRequest,
-    ) -> Result<Sequence, DeliveryError> {
+    ) -> Result<Sequence, ServiceError> {
         let group = self
             .groups
             .get(group_id)
-            .ok_or_else(|| DeliveryError::UnknownGroup(group_id.clone()))?;
+            .ok_or_else(|| ServiceError::UnknownGroup {
+                group_id: group_id.clone(),
+            })?;
         let (identity, vc_sequence) = self.check_send(group, group_id, sender, &request)?;
 
         // Everything is checked: from here on nothing fails.
@@ -303,9 +414,11 @@ impl InMemoryDeliveryService {
             group_info,
             ..
         } = request;
-        let message: Arc<[u8]> = message.into();
+        let message: Payload = message;
         let Some(group) = self.groups.get_mut(group_id) else {
-            return Err(DeliveryError::UnknownGroup(group_id.clone()));
+            return Err(ServiceError::UnknownGroup {
+                group_id: group_id.clone(),
+            });
         };
         let built_from = match kind {
             MessageKind::ExternalCommit { epoch } => group.group_info_of(epoch),
@@ -317,7 +430,7 @@ impl InMemoryDeliveryService {
             group_info: built_from,
         });
         if let (Some(epoch), Some(bytes)) = (kind.commit_epoch(), group_info) {
-            group.group_info = Some((epoch.saturating_add(1), bytes.into()));
+            group.group_info = Some((epoch.saturating_add(1), bytes));
         }
         let sequence = group.next_sequence();
         if let Some(v) = &emulator {
@@ -399,7 +512,7 @@ impl InMemoryDeliveryService {
             }
         }
         if let Some(w) = welcome {
-            let bytes: Arc<[u8]> = w.message.into();
+            let bytes: Payload = w.message;
             for recipient in w.recipients {
                 for client in self.mailboxes_of(&recipient) {
                     self.stats.welcomes_delivered += 1;
@@ -424,14 +537,19 @@ impl InMemoryDeliveryService {
         client: &ClientId,
         group_id: &GroupId,
         from: Sequence,
-    ) -> Result<Vec<GroupMessage>, DeliveryError> {
+    ) -> Result<Vec<GroupMessage>, ServiceError> {
         self.plain(client)?;
         let group = self
             .groups
             .get(group_id)
-            .ok_or_else(|| DeliveryError::UnknownGroup(group_id.clone()))?;
+            .ok_or_else(|| ServiceError::UnknownGroup {
+                group_id: group_id.clone(),
+            })?;
         // The member identities `client` reads as: itself, and the virtual clients it emulates.
-        let emulates = |id: &ClientId| matches!(self.clients.get(id), Some(Registration::Virtual { emulators }) if emulators.contains(client));
+        let emulates = |id: &ClientId| {
+            matches!(self.clients.get(id), Some(Registration::Virtual { .. }))
+                && self.emulator_set(id).is_ok_and(|set| set.contains(client))
+        };
         let windows: Vec<Membership> = group
             .members
             .iter()
@@ -439,7 +557,7 @@ impl InMemoryDeliveryService {
             .map(|(_, m)| *m)
             .collect();
         if windows.is_empty() {
-            return Err(DeliveryError::NotAMember {
+            return Err(ServiceError::NotAMember {
                 group_id: group_id.clone(),
                 member: client.clone(),
             });
@@ -468,14 +586,14 @@ impl InMemoryDeliveryService {
 }
 
 impl DeliveryService for InMemoryDeliveryService {
-    fn register_client(&mut self, client: ClientId) -> Result<(), DeliveryError> {
+    fn register_client(&mut self, client: ClientId) -> Result<(), ServiceError> {
         if self.clients.contains_key(&client) {
-            return Err(DeliveryError::ClientExists(client));
+            return Err(ServiceError::ClientExists { client });
         }
         self.clients.insert(
             client,
             Registration::Plain {
-                mailbox: VecDeque::new(),
+                mailbox: Mailbox::default(),
             },
         );
         Ok(())
@@ -485,12 +603,14 @@ impl DeliveryService for InMemoryDeliveryService {
         &mut self,
         virtual_client: ClientId,
         emulators: &[ClientId],
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), ServiceError> {
         if self.clients.contains_key(&virtual_client) {
-            return Err(DeliveryError::ClientExists(virtual_client));
+            return Err(ServiceError::ClientExists {
+                client: virtual_client,
+            });
         }
         if emulators.is_empty() {
-            return Err(DeliveryError::NoEmulators(virtual_client));
+            return Err(no_emulators(virtual_client));
         }
         for emulator in emulators {
             self.plain(emulator)?;
@@ -499,6 +619,7 @@ impl DeliveryService for InMemoryDeliveryService {
             virtual_client,
             Registration::Virtual {
                 emulators: emulators.iter().cloned().collect(),
+                emulation_group: None,
             },
         );
         Ok(())
@@ -508,16 +629,21 @@ impl DeliveryService for InMemoryDeliveryService {
         &mut self,
         virtual_client: &ClientId,
         emulator: &ClientId,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), ServiceError> {
         self.plain(emulator)?;
         if self.emulator_set(virtual_client)?.contains(emulator) {
-            return Err(DeliveryError::AlreadyAnEmulator {
-                virtual_client: virtual_client.clone(),
-                client: emulator.clone(),
-            });
+            return Err(bad_request(format!(
+                "{emulator} already emulates {virtual_client}"
+            )));
         }
-        if let Some(Registration::Virtual { emulators }) = self.clients.get_mut(virtual_client) {
-            emulators.insert(emulator.clone());
+        match self.clients.get_mut(virtual_client) {
+            Some(Registration::Virtual {
+                emulators,
+                emulation_group: None,
+            }) => {
+                emulators.insert(emulator.clone());
+            }
+            _ => return Err(emulators_follow_group(virtual_client)),
         }
         Ok(())
     }
@@ -526,19 +652,25 @@ impl DeliveryService for InMemoryDeliveryService {
         &mut self,
         virtual_client: &ClientId,
         emulator: &ClientId,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), ServiceError> {
         let emulators = self.emulator_set(virtual_client)?;
         if !emulators.contains(emulator) {
-            return Err(DeliveryError::NotAnEmulator {
+            return Err(ServiceError::NotAnEmulator {
                 virtual_client: virtual_client.clone(),
                 client: emulator.clone(),
             });
         }
         if emulators.len() == 1 {
-            return Err(DeliveryError::NoEmulators(virtual_client.clone()));
+            return Err(no_emulators(virtual_client.clone()));
         }
-        if let Some(Registration::Virtual { emulators }) = self.clients.get_mut(virtual_client) {
-            emulators.remove(emulator);
+        match self.clients.get_mut(virtual_client) {
+            Some(Registration::Virtual {
+                emulators,
+                emulation_group: None,
+            }) => {
+                emulators.remove(emulator);
+            }
+            _ => return Err(emulators_follow_group(virtual_client)),
         }
         Ok(())
     }
@@ -549,10 +681,10 @@ impl DeliveryService for InMemoryDeliveryService {
         group_id: GroupId,
         as_virtual_client: Option<&ClientId>,
         epoch: u64,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), ServiceError> {
         let identity = self.acting_identity(creator, as_virtual_client)?;
         if self.groups.contains_key(&group_id) {
-            return Err(DeliveryError::GroupExists(group_id));
+            return Err(ServiceError::GroupExists { group_id });
         }
         let mut members = BTreeMap::new();
         members.insert(
@@ -580,7 +712,7 @@ impl DeliveryService for InMemoryDeliveryService {
         group_id: &GroupId,
         sender: &ClientId,
         request: SendRequest,
-    ) -> Result<Sequence, DeliveryError> {
+    ) -> Result<Sequence, ServiceError> {
         let result = self.send_inner(group_id, sender, request);
         self.count_rejection(result)
     }
@@ -590,23 +722,29 @@ impl DeliveryService for InMemoryDeliveryService {
         client: &ClientId,
         group_id: &GroupId,
         from: Sequence,
-    ) -> Result<Vec<GroupMessage>, DeliveryError> {
+    ) -> Result<Vec<GroupMessage>, ServiceError> {
         self.fetch_inner(client, group_id, from)
     }
 
-    fn drain(&mut self, client: &ClientId) -> Result<Vec<Delivered>, DeliveryError> {
+    fn drain(&mut self, client: &ClientId) -> Result<Vec<Delivered>, ServiceError> {
         self.plain(client)?;
         match self.clients.get_mut(client) {
-            Some(Registration::Plain { mailbox }) => Ok(mailbox.drain(..).collect()),
-            _ => Err(DeliveryError::UnknownClient(client.clone())),
+            Some(Registration::Plain { mailbox }) => {
+                Ok(mailbox.items.drain(..).map(|i| i.item).collect())
+            }
+            _ => Err(ServiceError::UnknownClient {
+                client: client.clone(),
+            }),
         }
     }
 
-    fn group_status(&mut self, group_id: &GroupId) -> Result<GroupStatus, DeliveryError> {
+    fn group_status(&mut self, group_id: &GroupId) -> Result<GroupStatus, ServiceError> {
         let group = self
             .groups
             .get(group_id)
-            .ok_or_else(|| DeliveryError::UnknownGroup(group_id.clone()))?;
+            .ok_or_else(|| ServiceError::UnknownGroup {
+                group_id: group_id.clone(),
+            })?;
         Ok(GroupStatus {
             epoch: group.epoch,
             next_sequence: group.next_sequence(),
@@ -617,14 +755,18 @@ impl DeliveryService for InMemoryDeliveryService {
         &mut self,
         publisher: &ClientId,
         owner: &ClientId,
-        key_packages: Vec<KeyPackageUpload>,
-    ) -> Result<(), DeliveryError> {
+        key_packages: Vec<KeyPackageEntry>,
+    ) -> Result<(), ServiceError> {
         match self.clients.get(owner) {
-            None => return Err(DeliveryError::UnknownClient(owner.clone())),
+            None => {
+                return Err(ServiceError::UnknownClient {
+                    client: owner.clone(),
+                })
+            }
             Some(Registration::Plain { .. }) => {
                 if publisher != owner {
                     self.plain(publisher)?;
-                    return Err(DeliveryError::NotAnEmulator {
+                    return Err(ServiceError::NotAnEmulator {
                         virtual_client: owner.clone(),
                         client: publisher.clone(),
                     });
@@ -638,9 +780,11 @@ impl DeliveryService for InMemoryDeliveryService {
         Ok(())
     }
 
-    fn consume_key_package(&mut self, owner: &ClientId) -> Result<Arc<[u8]>, DeliveryError> {
+    fn consume_key_package(&mut self, owner: &ClientId) -> Result<Payload, ServiceError> {
         if !self.clients.contains_key(owner) {
-            return Err(DeliveryError::UnknownClient(owner.clone()));
+            return Err(ServiceError::UnknownClient {
+                client: owner.clone(),
+            });
         }
         self.key_packages.consume(owner)
     }
@@ -651,33 +795,203 @@ impl DeliveryService for InMemoryDeliveryService {
         as_virtual_client: Option<&ClientId>,
         group_id: &GroupId,
         epoch: u64,
-        group_info: Vec<u8>,
-    ) -> Result<(), DeliveryError> {
+        group_info: Payload,
+    ) -> Result<(), ServiceError> {
         let identity = self.acting_identity(publisher, as_virtual_client)?;
         let group = self
             .groups
             .get_mut(group_id)
-            .ok_or_else(|| DeliveryError::UnknownGroup(group_id.clone()))?;
+            .ok_or_else(|| ServiceError::UnknownGroup {
+                group_id: group_id.clone(),
+            })?;
         if !group.is_current_member(&identity) {
-            return Err(DeliveryError::NotAMember {
+            return Err(ServiceError::NotAMember {
                 group_id: group_id.clone(),
                 member: identity,
             });
         }
         group.check_epoch(epoch)?;
-        group.group_info = Some((epoch, group_info.into()));
+        group.group_info = Some((epoch, group_info));
         Ok(())
     }
 
-    fn group_info(&mut self, group_id: &GroupId) -> Result<(u64, Arc<[u8]>), DeliveryError> {
+    fn group_info(&mut self, group_id: &GroupId) -> Result<(u64, Payload), ServiceError> {
         let group = self
             .groups
             .get(group_id)
-            .ok_or_else(|| DeliveryError::UnknownGroup(group_id.clone()))?;
+            .ok_or_else(|| ServiceError::UnknownGroup {
+                group_id: group_id.clone(),
+            })?;
         group
             .group_info_of(group.epoch)
             .map(|bytes| (group.epoch, bytes))
-            .ok_or_else(|| DeliveryError::NoGroupInfo(group_id.clone()))
+            .ok_or_else(|| ServiceError::NoGroupInfo {
+                group_id: group_id.clone(),
+            })
+    }
+}
+
+impl InMemoryDeliveryService {
+    /// Carries out one protocol request made by the authenticated `device` and answers it.
+    /// A refused request changes nothing. `now` (seconds since the Unix epoch) is not used by the
+    /// in-memory service, which keeps nothing that expires.
+    pub fn handle(&mut self, device: &ClientId, request: Request, now: u64) -> Response {
+        let _ = now;
+        let result = match request {
+            Request::RegisterDevice(r) => {
+                if &r.device != device {
+                    Err(ServiceError::Unauthorized {
+                        reason: Text::new("a device registers itself only"),
+                    })
+                } else {
+                    self.register_client(r.device).map(|()| Response::done())
+                }
+            }
+            Request::RegisterVirtualClient(r) => self
+                .register_virtual_client_of_group(device, r.virtual_client, r.emulation_group)
+                .map(|()| Response::done()),
+            Request::CreateGroup(r) => self
+                .create_group(device, r.group_id, r.as_virtual_client.as_ref(), 0)
+                .map(|()| Response::done()),
+            Request::Send(r) => {
+                let vc = r.send.virtual_client.is_some();
+                let group_id = r.group_id.clone();
+                self.send(&r.group_id, device, r.send).map(|sequence| {
+                    let vc_sequence = vc.then(|| self.last_vc_sequence(&group_id, sequence));
+                    Response::Accepted(Accepted {
+                        sequence,
+                        vc_sequence: vc_sequence.flatten(),
+                    })
+                })
+            }
+            Request::PublishGroupInfo(r) => self
+                .publish_group_info(
+                    device,
+                    r.as_virtual_client.as_ref(),
+                    &r.group_id,
+                    r.epoch,
+                    r.group_info,
+                )
+                .map(|()| Response::done()),
+            Request::FetchGroupInfo(group_id) => {
+                self.group_info(&group_id).map(|(epoch, group_info)| {
+                    Response::GroupInfo(GroupInfoBody {
+                        epoch,
+                        group_info,
+                        ratchet_tree: None,
+                    })
+                })
+            }
+            Request::PublishKeyPackages(r) => self
+                .publish_key_packages(device, &r.owner, r.key_packages)
+                .map(|()| Response::done()),
+            Request::ConsumeKeyPackage(r) => {
+                self.consume_key_package(&r.owner).map(Response::KeyPackage)
+            }
+            Request::RetireKeyPackages(r) => self
+                .retire_key_packages(device, &r.owner, &r.key_package_refs)
+                .map(|()| Response::done()),
+            Request::Fetch(r) => self
+                .fetch(device, &r.group_id, r.from)
+                .map(Response::Messages),
+            Request::ReadMailbox(r) => self.read_mailbox(device, r.after, r.max_items),
+            Request::Ack(r) => self.ack(device, r.up_to).map(|()| Response::done()),
+            Request::GroupStatus(group_id) => self.group_status(&group_id).map(Response::Status),
+        };
+        result.into()
+    }
+
+    /// Registers a virtual client whose emulator clients are, at any time, the current device
+    /// members of `emulation_group`; `device` must be one.
+    pub fn register_virtual_client_of_group(
+        &mut self,
+        device: &ClientId,
+        virtual_client: ClientId,
+        emulation_group: GroupId,
+    ) -> Result<(), ServiceError> {
+        self.plain(device)?;
+        if self.clients.contains_key(&virtual_client) {
+            return Err(ServiceError::ClientExists {
+                client: virtual_client,
+            });
+        }
+        let group =
+            self.groups
+                .get(&emulation_group)
+                .ok_or_else(|| ServiceError::UnknownGroup {
+                    group_id: emulation_group.clone(),
+                })?;
+        if !group.is_current_member(device) {
+            return Err(ServiceError::NotAMember {
+                group_id: emulation_group,
+                member: device.clone(),
+            });
+        }
+        self.clients.insert(
+            virtual_client,
+            Registration::Virtual {
+                emulators: BTreeSet::new(),
+                emulation_group: Some(emulation_group),
+            },
+        );
+        Ok(())
+    }
+
+    /// The [`VcSequence`] of the virtual-client message at `sequence`.
+    fn last_vc_sequence(&self, group_id: &GroupId, sequence: Sequence) -> Option<VcSequence> {
+        let group = self.groups.get(group_id)?;
+        let entry = group.log.get(usize::try_from(sequence.0).ok()?)?;
+        entry.emulator.as_ref().map(|e| e.vc_sequence)
+    }
+
+    /// Deletes KeyPackages of `owner` (published by `device` or a virtual client it emulates).
+    fn retire_key_packages(
+        &mut self,
+        device: &ClientId,
+        owner: &ClientId,
+        refs: &[Payload],
+    ) -> Result<(), ServiceError> {
+        let as_vc = (device != owner).then_some(owner);
+        self.acting_identity(device, as_vc)?;
+        let _ = refs;
+        Err(bad_request(
+            "the in-memory service does not parse KeyPackages and cannot retire them by reference",
+        ))
+    }
+
+    fn read_mailbox(
+        &self,
+        device: &ClientId,
+        after: Option<MailboxCursor>,
+        max_items: u32,
+    ) -> Result<Response, ServiceError> {
+        self.plain(device)?;
+        let max = match usize::try_from(max_items) {
+            Ok(0) | Err(_) => MAX_MAILBOX_READ,
+            Ok(n) => n.min(MAX_MAILBOX_READ),
+        };
+        match self.clients.get(device) {
+            Some(Registration::Plain { mailbox }) => {
+                Ok(Response::Mailbox(mailbox.read(after, max)))
+            }
+            _ => Err(ServiceError::UnknownClient {
+                client: device.clone(),
+            }),
+        }
+    }
+
+    fn ack(&mut self, device: &ClientId, up_to: MailboxCursor) -> Result<(), ServiceError> {
+        self.plain(device)?;
+        if let Some(Registration::Plain { mailbox }) = self.clients.get_mut(device) {
+            if up_to >= mailbox.next {
+                return Err(bad_request(format!(
+                    "acknowledged {up_to}, but the mailbox has handed out only up to {}",
+                    mailbox.next
+                )));
+            }
+            mailbox.ack(up_to);
+        }
+        Ok(())
     }
 }
 

@@ -7,41 +7,13 @@
 //! Only one last-resort KeyPackage per owner is kept: publishing another replaces it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
-use super::{ClientId, DeliveryError};
-
-/// One KeyPackage to publish.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyPackageUpload {
-    /// The encoded MLSMessage carrying the KeyPackage.
-    pub key_package: Vec<u8>,
-    /// Whether it is the owner's last-resort KeyPackage.
-    pub last_resort: bool,
-}
-
-impl KeyPackageUpload {
-    /// An ordinary KeyPackage (consumed once).
-    pub fn ordinary(key_package: impl Into<Vec<u8>>) -> Self {
-        Self {
-            key_package: key_package.into(),
-            last_resort: false,
-        }
-    }
-
-    /// A last-resort KeyPackage (kept after use).
-    pub fn last_resort(key_package: impl Into<Vec<u8>>) -> Self {
-        Self {
-            key_package: key_package.into(),
-            last_resort: true,
-        }
-    }
-}
+use vmls_protocol::{ClientId, KeyPackageEntry, Payload, ServiceError};
 
 #[derive(Default, Debug)]
 struct OwnerKeyPackages {
-    ordinary: VecDeque<Arc<[u8]>>,
-    last_resort: Option<Arc<[u8]>>,
+    ordinary: VecDeque<Payload>,
+    last_resort: Option<Payload>,
 }
 
 /// The KeyPackages of every owner. Authorisation is the caller's job (see
@@ -58,14 +30,15 @@ impl KeyPackageDirectory {
     }
 
     /// Adds `key_packages` for `owner`, in order.
-    pub fn publish(&mut self, owner: &ClientId, key_packages: Vec<KeyPackageUpload>) {
+    pub fn publish(&mut self, owner: &ClientId, key_packages: Vec<KeyPackageEntry>) {
         if key_packages.is_empty() {
             return;
         }
         let entry = self.owners.entry(owner.clone()).or_default();
         for upload in key_packages {
-            let bytes: Arc<[u8]> = upload.key_package.into();
-            if upload.last_resort {
+            let last_resort = upload.is_last_resort();
+            let bytes = upload.key_package;
+            if last_resort {
                 entry.last_resort = Some(bytes);
             } else {
                 entry.ordinary.push_back(bytes);
@@ -74,18 +47,22 @@ impl KeyPackageDirectory {
     }
 
     /// Takes the oldest ordinary KeyPackage of `owner`, else returns its last-resort one.
-    pub fn consume(&mut self, owner: &ClientId) -> Result<Arc<[u8]>, DeliveryError> {
+    pub fn consume(&mut self, owner: &ClientId) -> Result<Payload, ServiceError> {
         let entry = self
             .owners
             .get_mut(owner)
-            .ok_or_else(|| DeliveryError::NoKeyPackage(owner.clone()))?;
+            .ok_or_else(|| ServiceError::NoKeyPackage {
+                owner: owner.clone(),
+            })?;
         if let Some(kp) = entry.ordinary.pop_front() {
             return Ok(kp);
         }
         entry
             .last_resort
             .clone()
-            .ok_or_else(|| DeliveryError::NoKeyPackage(owner.clone()))
+            .ok_or_else(|| ServiceError::NoKeyPackage {
+                owner: owner.clone(),
+            })
     }
 
     /// How many ordinary KeyPackages `owner` has left, and whether it has a last-resort one.
@@ -106,14 +83,14 @@ mod tests {
         let bob = ClientId::new("bob");
         assert_eq!(
             dir.consume(&bob),
-            Err(DeliveryError::NoKeyPackage(bob.clone()))
+            Err(ServiceError::NoKeyPackage { owner: bob.clone() })
         );
         dir.publish(
             &bob,
             vec![
-                KeyPackageUpload::ordinary(b"kp1".to_vec()),
-                KeyPackageUpload::last_resort(b"lr".to_vec()),
-                KeyPackageUpload::ordinary(b"kp2".to_vec()),
+                KeyPackageEntry::ordinary(b"kp1".to_vec()),
+                KeyPackageEntry::last_resort(b"lr".to_vec()),
+                KeyPackageEntry::ordinary(b"kp2".to_vec()),
             ],
         );
         assert_eq!(dir.available(&bob), (2, true));
@@ -128,17 +105,20 @@ mod tests {
     fn only_ordinary_runs_out() {
         let mut dir = KeyPackageDirectory::new();
         let bob = ClientId::new("bob");
-        dir.publish(&bob, vec![KeyPackageUpload::ordinary(b"kp".to_vec())]);
+        dir.publish(&bob, vec![KeyPackageEntry::ordinary(b"kp".to_vec())]);
         assert!(dir.consume(&bob).is_ok());
-        assert_eq!(dir.consume(&bob), Err(DeliveryError::NoKeyPackage(bob)));
+        assert_eq!(
+            dir.consume(&bob),
+            Err(ServiceError::NoKeyPackage { owner: bob })
+        );
     }
 
     #[test]
     fn new_last_resort_replaces_old() {
         let mut dir = KeyPackageDirectory::new();
         let bob = ClientId::new("bob");
-        dir.publish(&bob, vec![KeyPackageUpload::last_resort(b"lr1".to_vec())]);
-        dir.publish(&bob, vec![KeyPackageUpload::last_resort(b"lr2".to_vec())]);
+        dir.publish(&bob, vec![KeyPackageEntry::last_resort(b"lr1".to_vec())]);
+        dir.publish(&bob, vec![KeyPackageEntry::last_resort(b"lr2".to_vec())]);
         assert_eq!(&*dir.consume(&bob).unwrap(), b"lr2");
     }
 }

@@ -2,11 +2,12 @@
 //! compare-and-append on a virtual client's own sequence, fan-out to every emulator client,
 //! Welcomes, the KeyPackage directory.
 
-use proptest::prelude::*;
-use virtual_clients::delivery::{
-    ClientId, Delivered, DeliveryError, DeliveryService, GroupId, GroupMessage, GroupStatus,
-    InMemoryDeliveryService, KeyPackageUpload, MessageKind, SendRequest, Sequence, VcSequence,
+use delivery_service::{
+    ClientId, Delivered, DeliveryService, GroupId, GroupMessage, GroupStatus,
+    InMemoryDeliveryService, KeyPackageEntry, MessageKind, SendRequest, Sequence, ServiceError,
+    VcSequence,
 };
+use proptest::prelude::*;
 
 fn id(s: &str) -> ClientId {
     ClientId::new(s)
@@ -109,18 +110,15 @@ fn racing_commits_for_one_epoch_exactly_one_wins() {
         SendRequest::commit(1, b"commit-a3".to_vec()).as_virtual_client(id("alice"), VcSequence(1)),
     );
     assert_eq!(first, Ok(Sequence(1)));
-    assert_eq!(
-        second,
-        Err(DeliveryError::StaleEpoch { current: 2, got: 1 })
-    );
+    assert_eq!(second, Err(ServiceError::StaleEpoch { current: 2, got: 1 }));
     // A plain member racing the same epoch loses the same way.
     assert_eq!(
         ds.send(&g, &id("b"), SendRequest::commit(1, b"commit-b".to_vec())),
-        Err(DeliveryError::StaleEpoch { current: 2, got: 1 })
+        Err(ServiceError::StaleEpoch { current: 2, got: 1 })
     );
     assert_eq!(
         ds.send(&g, &id("b"), SendRequest::commit(5, b"commit-b".to_vec())),
-        Err(DeliveryError::FutureEpoch { current: 2, got: 5 })
+        Err(ServiceError::FutureEpoch { current: 2, got: 5 })
     );
     // Only the winner reached anyone.
     for c in ["a1", "a2", "a3", "b", "c"] {
@@ -151,7 +149,7 @@ fn racing_application_messages_on_the_virtual_client_sequence() {
     );
     assert_eq!(
         lost,
-        Err(DeliveryError::VirtualClientSequenceMismatch {
+        Err(ServiceError::VirtualClientSequenceMismatch {
             expected: VcSequence(2),
             got: VcSequence(1)
         })
@@ -163,7 +161,7 @@ fn racing_application_messages_on_the_virtual_client_sequence() {
             &id("a2"),
             SendRequest::application(b"x".to_vec()).as_virtual_client(id("alice"), VcSequence(7)),
         ),
-        Err(DeliveryError::VirtualClientSequenceMismatch {
+        Err(ServiceError::VirtualClientSequenceMismatch {
             expected: VcSequence(2),
             got: VcSequence(7)
         })
@@ -244,7 +242,7 @@ fn plain_members_never_wait_on_a_virtual_client() {
             &id("a2"),
             SendRequest::application(b"a2".to_vec()).as_virtual_client(id("alice"), VcSequence(1)),
         ),
-        Err(DeliveryError::VirtualClientSequenceMismatch { .. })
+        Err(ServiceError::VirtualClientSequenceMismatch { .. })
     ));
     // ... but Bob and Carol, who have not fetched anything, send and commit freely.
     ds.send(&g, &id("b"), SendRequest::application(b"b".to_vec()))
@@ -268,7 +266,7 @@ fn membership_is_checked() {
     ds.register_client(id("eve")).unwrap();
     assert_eq!(
         ds.send(&g, &id("eve"), SendRequest::application(b"x".to_vec())),
-        Err(DeliveryError::NotAMember {
+        Err(ServiceError::NotAMember {
             group_id: g.clone(),
             member: id("eve")
         })
@@ -276,7 +274,7 @@ fn membership_is_checked() {
     // An emulator is not a member by itself, only as its virtual client.
     assert_eq!(
         ds.send(&g, &id("a1"), SendRequest::application(b"x".to_vec())),
-        Err(DeliveryError::NotAMember {
+        Err(ServiceError::NotAMember {
             group_id: g.clone(),
             member: id("a1")
         })
@@ -287,7 +285,7 @@ fn membership_is_checked() {
             &id("b"),
             SendRequest::application(b"x".to_vec()).as_virtual_client(id("alice"), VcSequence(1)),
         ),
-        Err(DeliveryError::NotAnEmulator {
+        Err(ServiceError::NotAnEmulator {
             virtual_client: id("alice"),
             client: id("b")
         })
@@ -298,7 +296,9 @@ fn membership_is_checked() {
             &id("b"),
             SendRequest::application(b"x".to_vec())
         ),
-        Err(DeliveryError::UnknownGroup(GroupId::new("nope")))
+        Err(ServiceError::UnknownGroup {
+            group_id: GroupId::new("nope")
+        })
     );
     assert_eq!(
         ds.send(
@@ -306,18 +306,20 @@ fn membership_is_checked() {
             &id("b"),
             SendRequest::application(b"x".to_vec()).removing(vec![id("c")])
         ),
-        Err(DeliveryError::NotACommit)
+        Err(ServiceError::NotACommit {})
     );
     assert_eq!(
         ds.fetch(&id("eve"), &g, Sequence(0)),
-        Err(DeliveryError::NotAMember {
+        Err(ServiceError::NotAMember {
             group_id: g.clone(),
             member: id("eve")
         })
     );
     assert_eq!(
         ds.drain(&id("alice")),
-        Err(DeliveryError::NotAPlainClient(id("alice")))
+        Err(ServiceError::NotADevice {
+            client: id("alice")
+        })
     );
 }
 
@@ -331,14 +333,19 @@ fn a_refused_request_changes_nothing() {
         &id("b"),
         SendRequest::commit(1, b"c".to_vec()).with_welcome(vec![id("ghost")], b"w".to_vec()),
     );
-    assert_eq!(r, Err(DeliveryError::UnknownClient(id("ghost"))));
+    assert_eq!(
+        r,
+        Err(ServiceError::UnknownClient {
+            client: id("ghost")
+        })
+    );
     // Removing a non-member.
     let r = ds.send(
         &g,
         &id("b"),
         SendRequest::commit(1, b"c".to_vec()).removing(vec![id("a1")]),
     );
-    assert!(matches!(r, Err(DeliveryError::NotAMember { .. })));
+    assert!(matches!(r, Err(ServiceError::NotAMember { .. })));
     assert_eq!(ds.group_status(&g).unwrap(), before);
     for c in ["a1", "a2", "a3", "b", "c"] {
         assert_eq!(ds.pending(&id(c)), 0);
@@ -378,7 +385,7 @@ fn welcome_reaches_every_emulator_and_only_with_the_winning_commit() {
             SendRequest::commit(1, b"add-dave".to_vec())
                 .with_welcome(vec![id("dave")], b"w-lost".to_vec()),
         ),
-        Err(DeliveryError::StaleEpoch { current: 2, got: 1 })
+        Err(ServiceError::StaleEpoch { current: 2, got: 1 })
     );
     assert_eq!(ds.pending(&id("d1")), 0);
     assert!(ds.fetch(&id("d1"), &g, Sequence(0)).is_err());
@@ -441,7 +448,7 @@ fn removed_member_gets_its_removal_then_nothing() {
             &id("a1"),
             SendRequest::application(b"x".to_vec()).as_virtual_client(id("alice"), VcSequence(1)),
         ),
-        Err(DeliveryError::NotAMember {
+        Err(ServiceError::NotAMember {
             group_id: g.clone(),
             member: id("alice")
         })
@@ -472,7 +479,7 @@ fn external_commit_by_a_virtual_client() {
             .as_virtual_client(id("erin"), VcSequence(0)),
     );
     assert_eq!(won, Ok(Sequence(0)));
-    assert_eq!(lost, Err(DeliveryError::StaleEpoch { current: 4, got: 3 }));
+    assert_eq!(lost, Err(ServiceError::StaleEpoch { current: 4, got: 3 }));
     // The joiner's emulators see the external Commit come back; Bob sees it from Erin.
     for e in ["e1", "e2"] {
         let m = messages(&mut ds, e);
@@ -488,7 +495,7 @@ fn external_commit_by_a_virtual_client() {
     ds.register_client(id("f")).unwrap();
     assert!(matches!(
         ds.send(&g, &id("f"), SendRequest::commit(4, b"x".to_vec())),
-        Err(DeliveryError::NotAMember { .. })
+        Err(ServiceError::NotAMember { .. })
     ));
     ds.send(
         &g,
@@ -506,7 +513,7 @@ fn emulators_come_and_go() {
     ds.add_emulator(&id("alice"), &id("a4")).unwrap();
     assert!(matches!(
         ds.add_emulator(&id("alice"), &id("a4")),
-        Err(DeliveryError::AlreadyAnEmulator { .. })
+        Err(ServiceError::BadRequest { .. })
     ));
     ds.remove_emulator(&id("alice"), &id("a1")).unwrap();
     ds.send(&g, &id("b"), SendRequest::application(b"m".to_vec()))
@@ -519,14 +526,14 @@ fn emulators_come_and_go() {
             &id("a1"),
             SendRequest::application(b"x".to_vec()).as_virtual_client(id("alice"), VcSequence(1)),
         ),
-        Err(DeliveryError::NotAnEmulator { .. })
+        Err(ServiceError::NotAnEmulator { .. })
     ));
     ds.remove_emulator(&id("alice"), &id("a2")).unwrap();
     ds.remove_emulator(&id("alice"), &id("a3")).unwrap();
-    assert_eq!(
+    assert!(matches!(
         ds.remove_emulator(&id("alice"), &id("a4")),
-        Err(DeliveryError::NoEmulators(id("alice")))
-    );
+        Err(ServiceError::BadRequest { .. })
+    ));
 }
 
 #[test]
@@ -537,8 +544,8 @@ fn key_package_directory_consume_once() {
         &id("a2"),
         &id("alice"),
         vec![
-            KeyPackageUpload::ordinary(b"kp1".to_vec()),
-            KeyPackageUpload::ordinary(b"kp2".to_vec()),
+            KeyPackageEntry::ordinary(b"kp1".to_vec()),
+            KeyPackageEntry::ordinary(b"kp2".to_vec()),
         ],
     )
     .unwrap();
@@ -546,35 +553,37 @@ fn key_package_directory_consume_once() {
         ds.publish_key_packages(
             &id("b"),
             &id("alice"),
-            vec![KeyPackageUpload::ordinary(b"x".to_vec())]
+            vec![KeyPackageEntry::ordinary(b"x".to_vec())]
         ),
-        Err(DeliveryError::NotAnEmulator { .. })
+        Err(ServiceError::NotAnEmulator { .. })
     ));
     assert!(matches!(
         ds.publish_key_packages(
             &id("b"),
             &id("c"),
-            vec![KeyPackageUpload::ordinary(b"x".to_vec())]
+            vec![KeyPackageEntry::ordinary(b"x".to_vec())]
         ),
-        Err(DeliveryError::NotAnEmulator { .. })
+        Err(ServiceError::NotAnEmulator { .. })
     ));
     ds.publish_key_packages(
         &id("b"),
         &id("b"),
-        vec![KeyPackageUpload::last_resort(b"b-lr".to_vec())],
+        vec![KeyPackageEntry::last_resort(b"b-lr".to_vec())],
     )
     .unwrap();
     assert_eq!(&*ds.consume_key_package(&id("alice")).unwrap(), b"kp1");
     assert_eq!(&*ds.consume_key_package(&id("alice")).unwrap(), b"kp2");
     assert_eq!(
         ds.consume_key_package(&id("alice")),
-        Err(DeliveryError::NoKeyPackage(id("alice")))
+        Err(ServiceError::NoKeyPackage { owner: id("alice") })
     );
     assert_eq!(&*ds.consume_key_package(&id("b")).unwrap(), b"b-lr");
     assert_eq!(&*ds.consume_key_package(&id("b")).unwrap(), b"b-lr");
     assert_eq!(
         ds.consume_key_package(&id("ghost")),
-        Err(DeliveryError::UnknownClient(id("ghost")))
+        Err(ServiceError::UnknownClient {
+            client: id("ghost")
+        })
     );
 }
 
@@ -632,8 +641,8 @@ proptest! {
                         accepted_commits.push(views[who].epoch);
                     }
                 }
-                Err(DeliveryError::StaleEpoch { .. }) => prop_assert!(is_commit),
-                Err(DeliveryError::VirtualClientSequenceMismatch { .. }) => prop_assert!(emulator),
+                Err(ServiceError::StaleEpoch { .. }) => prop_assert!(is_commit),
+                Err(ServiceError::VirtualClientSequenceMismatch { .. }) => prop_assert!(emulator),
                 Err(e) => prop_assert!(false, "unexpected refusal {e:?}"),
             }
         }
