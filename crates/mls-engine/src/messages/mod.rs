@@ -87,15 +87,20 @@ fn check_signature_key_pair(
     }
 }
 
-/// Whether `key` has the form of a `SerializePublicKey` output of the suite's KEM: 32 bytes for
-/// X25519, a 65-byte uncompressed SEC1 point for P-256. A cheap structural check (§10: the key
-/// "MUST be a public key for the asymmetric encryption scheme defined by `cipher_suite`");
-/// whether a P-256 point lies on the curve is found out by HPKE when the key is used.
+/// Whether `key` has the form of a `SerializePublicKey` output of the suite's KEM: `Npk` bytes
+/// (32 for X25519, 1216 for X-Wing), and for the NIST curves an uncompressed SEC1 point. A
+/// cheap structural check (§10: the key "MUST be a public key for the asymmetric encryption
+/// scheme defined by `cipher_suite`"); whether a point lies on the curve is found out by HPKE
+/// when the key is used.
 fn hpke_public_key_well_formed(suite: &dyn SuiteProvider, key: &[u8]) -> bool {
-    match suite.params().kem {
-        KemAlgorithm::DhKemX25519 => key.len() == 32,
-        KemAlgorithm::DhKemP256 => key.len() == 65 && key.first() == Some(&0x04),
-    }
+    let params = suite.params();
+    let sec1 = match params.kem {
+        KemAlgorithm::DhKemX25519 | KemAlgorithm::XWing => true,
+        KemAlgorithm::DhKemP256 | KemAlgorithm::DhKemP384 | KemAlgorithm::DhKemP521 => {
+            key.first() == Some(&0x04)
+        }
+    };
+    key.len() == params.kem_public_key_len() && sec1
 }
 
 /// Why a LeafNode or KeyPackage could not be created.

@@ -330,3 +330,24 @@ fn openmls_rejects_tampered_engine_key_packages() {
         Err(KeyPackageVerifyError::UnsupportedExtension)
     ));
 }
+
+/// OpenMLS 0.9.2's `openmls_rust_crypto` implements suites 1-3 only (and, with its
+/// `draft-ietf-mls-pq-ciphersuites` feature, the PQ suites: `interop/openmls-pq`): suites 5
+/// and 7, which mls-engine implements, have no OpenMLS peer here (issue 16). If this fails,
+/// OpenMLS gained them: add them to `harness::SUITES`.
+#[test]
+fn openmls_rust_crypto_has_no_suites_4_to_7() {
+    use openmls_traits::{crypto::OpenMlsCrypto as _, OpenMlsProvider as _};
+    let provider = openmls_rust_crypto::OpenMlsRustCrypto::default();
+    for suite in 4u16..=7 {
+        let ciphersuite = crate::harness::ciphersuite(suite);
+        assert!(
+            provider.crypto().supports(ciphersuite).is_err(),
+            "OpenMLS now implements suite {suite}"
+        );
+        assert!(!provider
+            .crypto()
+            .supported_ciphersuites()
+            .contains(&ciphersuite));
+    }
+}

@@ -12,6 +12,8 @@
 //!
 //! * [`vmls`]: an engine client and its group, messages in and out as bytes.
 //! * [`roster`]: a mixed group; fan-out of messages and the agreement checks.
+//! * [`scenario`]: the steps of a mixed-group scenario, for any suite (also used by
+//!   `interop/openmls-pq`).
 //! * [`groups`]: (a) OpenMLS adds engine clients, (b) the engine adds OpenMLS clients,
 //!   (c) commits of every kind both ways, proposals by reference, (d) application messages,
 //!   PrivateMessage handshakes, (f) refused messages.
@@ -37,6 +39,7 @@ mod key_package;
 mod psk;
 mod ratchet_tree;
 mod roster;
+mod scenario;
 mod soak;
 mod vmls;
 mod welcome;

@@ -5,7 +5,9 @@
 //! into it; a missing folder fails the run with one line saying where they come from). Each file whose name is recognised is run
 //! case by case and reported as `<file>: N passed, N failed, N skipped`. The run fails if any
 //! case fails, or if a recognised file yields no passed case. Cases for cipher suites the engine
-//! does not implement are skipped and counted, by suite.
+//! does not implement are skipped and counted, by suite; the closing line
+//! `test vectors: N passed, N failed, N skipped (suite S: N, why; ...)` names each skipped
+//! suite and why it is left out ([`CipherSuite::NOT_IMPLEMENTED`]).
 
 mod common;
 mod crypto_basics;
@@ -30,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use common::{Outcome, Runner};
+use mls_engine::crypto::CipherSuite;
 
 /// The recognised files: file stem -> per-case runner.
 fn runners() -> BTreeMap<&'static str, Runner> {
@@ -86,6 +89,25 @@ fn run_file(path: &Path, runner: Runner) -> Result<FileReport, String> {
     Ok(report)
 }
 
+/// Names every skipped suite with its count and why it is skipped, e.g.
+/// ` (suite 4: 65, X448/Ed448: no released crate; ...)`; empty if nothing was skipped.
+fn skipped_summary(skipped: &BTreeMap<u16, usize>) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = skipped
+        .iter()
+        .map(|(suite, n)| {
+            let why = CipherSuite::NOT_IMPLEMENTED
+                .iter()
+                .find(|(s, _)| s.0 == *suite)
+                .map_or("not implemented", |(_, why)| why);
+            format!("suite {suite}: {n}, {why}")
+        })
+        .collect();
+    format!(" ({})", parts.join("; "))
+}
+
 fn main() -> ExitCode {
     let dir = match official_vectors::dir() {
         Ok(dir) => dir,
@@ -110,6 +132,7 @@ fn main() -> ExitCode {
 
     let runners = runners();
     let (mut total_passed, mut total_failed, mut total_skipped) = (0, 0, 0);
+    let mut skipped_suites: BTreeMap<u16, usize> = BTreeMap::new();
     let mut ok = true;
     for path in &files {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -149,6 +172,9 @@ fn main() -> ExitCode {
                 total_passed += report.passed;
                 total_failed += report.failed;
                 total_skipped += report.skipped;
+                for (suite, n) in &report.skipped_suites {
+                    *skipped_suites.entry(*suite).or_default() += n;
+                }
             }
             Err(why) => {
                 println!("{name}: {why}");
@@ -156,7 +182,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    println!("test vectors: {total_passed} passed, {total_failed} failed, {total_skipped} skipped");
+    println!(
+        "test vectors: {total_passed} passed, {total_failed} failed, {total_skipped} skipped{}",
+        skipped_summary(&skipped_suites)
+    );
     if ok {
         ExitCode::SUCCESS
     } else {

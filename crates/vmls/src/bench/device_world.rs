@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use indicatif::ProgressBar;
 use mls_engine::codec::{Credential, MlsMessageBody, Proposal};
-use mls_engine::crypto::{CryptoProvider as _, SignatureKeyPair};
+use mls_engine::crypto::{CipherSuite, CryptoProvider as _, SignatureKeyPair};
 use mls_engine::group::{CommitOptions, Group, GroupConfig, GroupError, ProcessedMessage};
 use mls_engine::messages::{KeyPackageBundle, KeyPackageParams};
 
 use super::{
     agree, encoded_len, lifetime, own_leaf, payload, svc, BenchError, DeviceId, Layout, Meter,
-    Mode, TreeStats, World, CREATOR, CRYPTO, NOW, SUITE,
+    Mode, TreeStats, World, CREATOR, CRYPTO, NOW,
 };
 
 /// Every device its own member.
@@ -26,12 +26,15 @@ fn grp(who: DeviceId) -> impl FnOnce(GroupError) -> BenchError {
     move |source| BenchError::Group { who, source }
 }
 
-/// A fresh KeyPackage of `who` and its signature key.
-fn key_package(who: DeviceId) -> Result<(KeyPackageBundle, SignatureKeyPair), BenchError> {
-    let suite = CRYPTO.suite(SUITE)?;
+/// A fresh KeyPackage of `who` in `cipher_suite` and its signature key.
+fn key_package(
+    who: DeviceId,
+    cipher_suite: CipherSuite,
+) -> Result<(KeyPackageBundle, SignatureKeyPair), BenchError> {
+    let suite = CRYPTO.suite(cipher_suite)?;
     let key = suite.signature_generate_key_pair()?;
     let bundle = KeyPackageParams::new(
-        SUITE,
+        cipher_suite,
         Credential::basic(who.to_string().into_bytes()),
         lifetime(),
     )
@@ -103,8 +106,8 @@ impl World for DeviceWorld {
                 &svc(),
                 GroupConfig::default(),
                 Layout::group_id(g),
-                SUITE,
-                own_leaf("creator".into())?,
+                self.layout.suite,
+                own_leaf("creator".into(), self.layout.suite)?,
                 lifetime(),
                 vec![],
             )
@@ -114,7 +117,7 @@ impl World for DeviceWorld {
             for &user in &members {
                 for serial in self.serials(user) {
                     let who = DeviceId { user, serial };
-                    let (bundle, key) = key_package(who)?;
+                    let (bundle, key) = key_package(who, self.layout.suite)?;
                     options = options.proposal(Proposal::add(bundle.key_package.clone()));
                     joiners.push((who, bundle, key));
                 }
@@ -208,8 +211,9 @@ impl World for DeviceWorld {
         // used (the removed device was the last).
         let serial = (last + 1).max(self.layout.devices);
         let new = DeviceId { user, serial };
+        let suite = self.layout.suite;
         for g in self.layout.groups_of(user) {
-            let (bundle, key) = meter.time(new, || key_package(new))?;
+            let (bundle, key) = meter.time(new, || key_package(new, suite))?;
             let kp_len = encoded_len(MlsMessageBody::KeyPackage(bundle.key_package.clone()))?;
             meter.up(new, kp_len);
             meter.down(actor, kp_len);
@@ -260,6 +264,24 @@ impl World for DeviceWorld {
                     CommitOptions::new().with_path(),
                     meter,
                 )?;
+                progress.inc(1);
+            }
+        }
+        Ok(())
+    }
+
+    fn pcs(&mut self, meter: &mut Meter, progress: &ProgressBar) -> Result<(), BenchError> {
+        for g in 0..self.layout.members.len() {
+            let members = self.layout.members.get(g).cloned().unwrap_or_default();
+            for user in members {
+                for serial in self.serials(user) {
+                    self.commit_in_group(
+                        g,
+                        DeviceId { user, serial },
+                        CommitOptions::new().with_path(),
+                        meter,
+                    )?;
+                }
                 progress.inc(1);
             }
         }

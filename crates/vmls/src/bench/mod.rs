@@ -20,6 +20,8 @@
 //! operations start from trees whose parent nodes are filled (after setup every parent but
 //! those on the first member's path is blank: the creator's Commit only adds).
 //!
+//! Every group, emulation groups included, uses one cipher suite (`--suite`, default 1).
+//!
 //! Then the operations, measured one by one, in this order (any subset):
 //! 1. [`Op::Remove`]: user 0 loses its last device, with a post-compromise update in every
 //!    group. Virtual: an emulation-group Commit removing that emulator client
@@ -36,7 +38,12 @@
 //!    Welcome.
 //! 3. [`Op::Update`]: in every group, one Commit with path per member user, by one of its
 //!    devices (the `g mod n`-th of its n devices in group g); processed by everyone else.
-//! 4. [`Op::Messages`]: in every group, `messages` application messages of
+//! 4. [`Op::Pcs`]: post-compromise security for every device of every user, the operation
+//!    of the draft's security considerations. Per-device: every device of every user commits
+//!    with path in every group it is in. Virtual: per user, one emulation-group Commit with
+//!    path (by its first device, processed by its siblings), then from the new emulation
+//!    epoch one Commit with path in every group of the user (`update_all_groups`).
+//! 5. [`Op::Messages`]: in every group, `messages` application messages of
 //!    [`PAYLOAD_LEN`] octets, sent round-robin by the group's devices, read by everyone else.
 //!
 //! Messages go directly from client to client, in one fixed order. Every message is counted
@@ -73,7 +80,7 @@ static CRYPTO: RustCrypto = RustCrypto;
 /// The fixed time of the whole benchmark (seconds since the epoch).
 const NOW: u64 = 1_700_000_000;
 
-/// The cipher suite of every group (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519).
+/// The default cipher suite of every group (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519).
 const SUITE: CipherSuite = CipherSuite(1);
 
 /// The size of every application message's plaintext (octets).
@@ -224,13 +231,15 @@ pub enum Op {
     Add,
     /// One Commit with path per user per group.
     Update,
+    /// Post-compromise security for every device of every user.
+    Pcs,
     /// Application messages in every group.
     Messages,
 }
 
 impl Op {
     /// Every operation, in the order they run.
-    pub const ALL: [Op; 4] = [Op::Remove, Op::Add, Op::Update, Op::Messages];
+    pub const ALL: [Op; 5] = [Op::Remove, Op::Add, Op::Update, Op::Pcs, Op::Messages];
 
     /// The name used on the command line and in the CSV.
     pub fn name(self) -> &'static str {
@@ -238,6 +247,7 @@ impl Op {
             Op::Remove => "remove",
             Op::Add => "add",
             Op::Update => "update",
+            Op::Pcs => "pcs",
             Op::Messages => "messages",
         }
     }
@@ -296,6 +306,8 @@ pub struct Config {
     /// with path per user per group), so that they start from trees whose parents are
     /// filled rather than from the all-blank parents the creator's add-only Commit leaves.
     pub warm_up: bool,
+    /// The cipher suite of every group, emulation groups included.
+    pub suite: CipherSuite,
 }
 
 impl Default for Config {
@@ -310,6 +322,7 @@ impl Default for Config {
             messages: 100,
             ops: Op::ALL.to_vec(),
             warm_up: false,
+            suite: SUITE,
         }
     }
 }
@@ -338,6 +351,12 @@ impl Config {
         if self.ops.is_empty() {
             return bad("no operation selected");
         }
+        if !CRYPTO.supports(self.suite) {
+            return Err(BenchError::Config(format!(
+                "cipher suite 0x{:04x} is not implemented (see `vmls suites`)",
+                self.suite.0
+            )));
+        }
         Ok(())
     }
 
@@ -353,6 +372,8 @@ impl Config {
 #[derive(Debug, Clone)]
 struct Layout {
     devices: u32,
+    /// The cipher suite of every group.
+    suite: CipherSuite,
     /// For each group, its member users in ascending order.
     members: Vec<Vec<u32>>,
 }
@@ -368,7 +389,11 @@ impl Layout {
                 users
             })
             .collect();
-        Self { devices, members }
+        Self {
+            devices,
+            suite: config.suite,
+            members,
+        }
     }
 
     fn users(&self) -> u32 {
@@ -609,6 +634,8 @@ trait World {
     ) -> Result<(), BenchError>;
     /// [`Op::Update`].
     fn update(&mut self, meter: &mut Meter, progress: &ProgressBar) -> Result<(), BenchError>;
+    /// [`Op::Pcs`].
+    fn pcs(&mut self, meter: &mut Meter, progress: &ProgressBar) -> Result<(), BenchError>;
     /// [`Op::Messages`]: `count` per group.
     fn messages(
         &mut self,
@@ -635,11 +662,11 @@ fn lifetime() -> Lifetime {
     }
 }
 
-fn own_leaf(name: String) -> Result<OwnLeaf, BenchError> {
+fn own_leaf(name: String, suite: CipherSuite) -> Result<OwnLeaf, BenchError> {
     Ok(OwnLeaf {
-        params: LeafNodeParams::new(SUITE, Credential::basic(name.into_bytes())),
+        params: LeafNodeParams::new(suite, Credential::basic(name.into_bytes())),
         encryption_key: HpkeKeySource::Generate,
-        signature_key: CRYPTO.suite(SUITE)?.signature_generate_key_pair()?,
+        signature_key: CRYPTO.suite(suite)?.signature_generate_key_pair()?,
     })
 }
 
@@ -687,7 +714,7 @@ fn steps(config: &Config, layout: &Layout, d: u32) -> u64 {
         n += match op {
             Op::Remove if d < 2 => 0,
             Op::Remove | Op::Add => churn,
-            Op::Update => layout.members.iter().map(|m| m.len() as u64).sum(),
+            Op::Update | Op::Pcs => layout.members.iter().map(|m| m.len() as u64).sum(),
             Op::Messages => g * u64::from(config.messages),
         };
     }
@@ -774,6 +801,7 @@ pub fn run(config: &Config, progress: &ProgressBar) -> Result<Report, BenchError
                     Op::Remove => world.remove_device(CHURN_USER, &mut meter, progress)?,
                     Op::Add => world.add_device(CHURN_USER, &mut meter, progress)?,
                     Op::Update => world.update(&mut meter, progress)?,
+                    Op::Pcs => world.pcs(&mut meter, progress)?,
                     Op::Messages => world.messages(config.messages, &mut meter, progress)?,
                 }
                 report.epoch_checks += world.check(op.name())?;
@@ -846,6 +874,10 @@ pub struct BenchArgs {
     /// (trees with filled parents instead of fresh ones).
     #[arg(long)]
     pub warm_up: bool,
+    /// The cipher suite of every group, emulation groups included, as a number (`1`,
+    /// `0x004F` for the X-Wing suite; `vmls suites` lists them) [default: 1].
+    #[arg(long, value_parser = parse_suite)]
+    pub suite: Option<CipherSuite>,
     /// Small preset for a run of seconds: 10 users × 4 devices in 5 groups (flags override).
     #[arg(long)]
     pub quick: bool,
@@ -881,8 +913,22 @@ impl BenchArgs {
             c.ops = self.ops.clone();
         }
         c.warm_up = self.warm_up;
+        if let Some(suite) = self.suite {
+            c.suite = suite;
+        }
         c
     }
+}
+
+/// A cipher suite number, decimal or `0x` hexadecimal.
+fn parse_suite(s: &str) -> Result<CipherSuite, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse::<u16>(),
+    };
+    parsed
+        .map(CipherSuite)
+        .map_err(|e| format!("'{s}' is not a cipher suite number: {e}"))
 }
 
 /// `vmls bench`: runs, prints the table and the crossovers, writes the CSV and the plot.

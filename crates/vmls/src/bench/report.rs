@@ -152,12 +152,14 @@ pub fn table(report: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "vmls bench: U={} users, G={} groups, {} users per group (fraction {}), {} messages per group, suite 1{}",
+        "vmls bench: U={} users, G={} groups, {} users per group (fraction {}), {} messages per group, suite 0x{:04x} ({}){}",
         c.users,
         c.groups,
         c.users_per_group(),
         c.fraction,
         c.messages,
+        c.suite.0,
+        c.suite.name().unwrap_or("unnamed"),
         if c.warm_up { ", warm-up round" } else { "" }
     );
     let mut ds: Vec<u32> = report.rows.iter().map(|r| r.d).collect();

@@ -4,14 +4,14 @@ use std::collections::{BTreeMap, VecDeque};
 
 use indicatif::ProgressBar;
 use mls_engine::codec::{Credential, KeyPackage, MlsMessageBody, Proposal};
-use mls_engine::crypto::{CryptoProvider as _, SignatureKeyPair};
+use mls_engine::crypto::{CipherSuite, CryptoProvider as _, SignatureKeyPair};
 use mls_engine::group::{CommitOptions, Group, GroupConfig, ProcessedMessage};
 use mls_engine::messages::{KeyPackageBundle, KeyPackageParams};
 use virtual_clients::emulator::{EmulatorClient, EmulatorError};
 
 use super::{
     agree, encoded_len, lifetime, own_leaf, payload, svc, BenchError, DeviceId, Layout, Meter,
-    Mode, TreeStats, World, CREATOR, CRYPTO, NOW, SUITE,
+    Mode, TreeStats, World, CREATOR, CRYPTO, NOW,
 };
 
 /// One emulator client.
@@ -40,13 +40,19 @@ fn credential(user: u32) -> Credential {
     Credential::basic(format!("user-{user}").into_bytes())
 }
 
-/// A device's ordinary KeyPackage for its emulation group.
-fn emulator_key_package(who: DeviceId) -> Result<(KeyPackageBundle, SignatureKeyPair), BenchError> {
-    let suite = CRYPTO.suite(SUITE)?;
+/// A device's ordinary KeyPackage for its emulation group (on `cipher_suite`).
+fn emulator_key_package(
+    who: DeviceId,
+    cipher_suite: CipherSuite,
+) -> Result<(KeyPackageBundle, SignatureKeyPair), BenchError> {
+    let suite = CRYPTO.suite(cipher_suite)?;
     let key = suite.signature_generate_key_pair()?;
     let credential = Credential::basic(who.to_string().into_bytes());
-    let bundle = KeyPackageParams::new(SUITE, credential.clone(), lifetime())
-        .with_leaf(EmulatorClient::emulation_leaf_params(SUITE, credential))
+    let bundle = KeyPackageParams::new(cipher_suite, credential.clone(), lifetime())
+        .with_leaf(EmulatorClient::emulation_leaf_params(
+            cipher_suite,
+            credential,
+        ))
         .build_fresh(suite, &key)?;
     Ok((bundle, key))
 }
@@ -150,14 +156,55 @@ impl VirtualWorld {
         Ok(())
     }
 
+    /// `actor`, a device of `user`, commits with path from the current emulation epoch in
+    /// every group of the virtual client (`update_all_groups`); everyone processes them.
+    fn update_all_groups_of(
+        &mut self,
+        user: u32,
+        actor: DeviceId,
+        meter: &mut Meter,
+        progress: &ProgressBar,
+    ) -> Result<(), BenchError> {
+        let sender = self.device(actor)?;
+        let commits = meter.time(actor, || {
+            let commits = sender.update_all_groups(&svc(), NOW).map_err(emu(actor))?;
+            let mut encoded = Vec::with_capacity(commits.len());
+            for (group_id, out) in commits {
+                sender.confirm_commit(&group_id).map_err(emu(actor))?;
+                encoded.push((group_id, out.commit.to_bytes()?));
+            }
+            Ok::<_, BenchError>(encoded)
+        })?;
+        let groups = self.layout.groups_of(user);
+        if commits.len() != groups.len() {
+            return Err(BenchError::Unexpected(format!(
+                "{actor}: {} commits for {} groups",
+                commits.len(),
+                groups.len()
+            )));
+        }
+        for g in groups {
+            let gid = Layout::group_id(g);
+            let commit = commits
+                .iter()
+                .find(|(id, _)| *id == gid)
+                .map(|(_, c)| c)
+                .ok_or_else(|| BenchError::Unexpected(format!("no commit in group {g}")))?;
+            meter.up(actor, commit.len());
+            self.deliver_commit(g, actor, commit, meter)?;
+            progress.inc(1);
+        }
+        Ok(())
+    }
+
     /// Device 0 of `user` makes its emulation group and adds the others in one Commit.
     fn emulation_group(&mut self, user: u32) -> Result<(), BenchError> {
         let first = DeviceId { user, serial: 0 };
         let creator = EmulatorClient::create(
             &svc(),
             format!("user-{user}-emulation").into_bytes(),
-            SUITE,
-            own_leaf(first.to_string())?,
+            self.layout.suite,
+            own_leaf(first.to_string(), self.layout.suite)?,
             lifetime(),
             credential(user),
         )
@@ -166,7 +213,7 @@ impl VirtualWorld {
         let others = (1..self.layout.devices)
             .map(|serial| {
                 let who = DeviceId { user, serial };
-                emulator_key_package(who).map(|(b, k)| (who, b, k))
+                emulator_key_package(who, self.layout.suite).map(|(b, k)| (who, b, k))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut creator = creator;
@@ -216,9 +263,10 @@ impl VirtualWorld {
     /// its siblings process.
     fn upload(&mut self, user: u32, count: usize) -> Result<Vec<KeyPackage>, BenchError> {
         let first = DeviceId { user, serial: 0 };
+        let suite = self.layout.suite;
         let sender = self.device(first)?;
         let (out, kps) = sender
-            .publish_key_packages(&svc(), SUITE, lifetime(), count, CommitOptions::new(), NOW)
+            .publish_key_packages(&svc(), suite, lifetime(), count, CommitOptions::new(), NOW)
             .map_err(emu(first))?;
         sender
             .confirm_emulation_commit(&svc())
@@ -257,8 +305,8 @@ impl World for VirtualWorld {
                 &svc(),
                 GroupConfig::default(),
                 gid.clone(),
-                SUITE,
-                own_leaf("creator".into())?,
+                self.layout.suite,
+                own_leaf("creator".into(), self.layout.suite)?,
                 lifetime(),
                 vec![],
             )
@@ -342,36 +390,7 @@ impl World for VirtualWorld {
         }
         // The post-compromise step: a Commit with path, from the new emulation epoch, in
         // every group of the virtual client.
-        let sender = self.device(actor)?;
-        let commits = meter.time(actor, || {
-            let commits = sender.update_all_groups(&svc(), NOW).map_err(emu(actor))?;
-            let mut encoded = Vec::with_capacity(commits.len());
-            for (group_id, out) in commits {
-                sender.confirm_commit(&group_id).map_err(emu(actor))?;
-                encoded.push((group_id, out.commit.to_bytes()?));
-            }
-            Ok::<_, BenchError>(encoded)
-        })?;
-        let groups = self.layout.groups_of(user);
-        if commits.len() != groups.len() {
-            return Err(BenchError::Unexpected(format!(
-                "{actor}: {} commits for {} groups",
-                commits.len(),
-                groups.len()
-            )));
-        }
-        for g in groups {
-            let gid = Layout::group_id(g);
-            let commit = commits
-                .iter()
-                .find(|(id, _)| *id == gid)
-                .map(|(_, c)| c)
-                .ok_or_else(|| BenchError::Unexpected(format!("no commit in group {g}")))?;
-            meter.up(actor, commit.len());
-            self.deliver_commit(g, actor, commit, meter)?;
-            progress.inc(1);
-        }
-        Ok(())
+        self.update_all_groups_of(user, actor, meter, progress)
     }
 
     fn add_device(
@@ -390,7 +409,8 @@ impl World for VirtualWorld {
         };
         let serial = self.next_serial.get(user as usize).copied().unwrap_or(0);
         let new = DeviceId { user, serial };
-        let (bundle, key) = meter.time(new, || emulator_key_package(new))?;
+        let suite = self.layout.suite;
+        let (bundle, key) = meter.time(new, || emulator_key_package(new, suite))?;
         let kp_len = encoded_len(MlsMessageBody::KeyPackage(bundle.key_package.clone()))?;
         meter.up(new, kp_len);
         meter.down(actor, kp_len);
@@ -477,6 +497,45 @@ impl World for VirtualWorld {
                 self.commit_in_group(g, DeviceId { user, serial }, vec![], meter)?;
                 progress.inc(1);
             }
+        }
+        Ok(())
+    }
+
+    fn pcs(&mut self, meter: &mut Meter, progress: &ProgressBar) -> Result<(), BenchError> {
+        for user in 0..self.layout.users() {
+            let Some(&first) = self.serials_in_groups(user).first() else {
+                continue;
+            };
+            let actor = DeviceId {
+                user,
+                serial: first,
+            };
+            // An emulation-group Commit with path: a new emulation epoch, from which every
+            // device derives the virtual client's next leaf secrets.
+            let sender = self.device(actor)?;
+            let commit = meter.time(actor, || {
+                let out = sender
+                    .commit_emulation(&svc(), CommitOptions::new().with_path(), NOW)
+                    .map_err(emu(actor))?;
+                sender
+                    .confirm_emulation_commit(&svc())
+                    .map_err(emu(actor))?;
+                Ok::<_, BenchError>(out.commit.to_bytes()?)
+            })?;
+            meter.up(actor, commit.len());
+            let siblings: Vec<u32> = self.user(user)?.keys().copied().collect();
+            for serial in siblings {
+                let who = DeviceId { user, serial };
+                if who == actor {
+                    continue;
+                }
+                meter.down(who, commit.len());
+                let client = self.device(who)?;
+                meter
+                    .time(who, || client.process_emulation(&svc(), &commit, NOW))
+                    .map_err(emu(who))?;
+            }
+            self.update_all_groups_of(user, actor, meter, progress)?;
         }
         Ok(())
     }
