@@ -815,3 +815,226 @@ fn group_info_checks() {
         assert_eq!(&fresh, o);
     }
 }
+
+/// A group of OpenMLS 0.9.2 members and an observer of it.
+struct OpenMlsScene {
+    members: Vec<(harness::OpenMlsClient, openmls::prelude::MlsGroup)>,
+    observer: PublicGroup,
+    /// The time KeyPackage lifetimes are checked at: OpenMLS dates its leaves by the clock
+    /// (an hour back to three months ahead), so an hour after the creator's `not_before`.
+    now: u64,
+}
+
+fn decode(bytes: &[u8]) -> MlsMessage {
+    MlsMessage::decode(bytes).unwrap()
+}
+
+impl OpenMlsScene {
+    fn new(suite: u16) -> Self {
+        let alice = harness::OpenMlsClient::new(b"alice", suite);
+        let group = alice.create_group();
+        let info = decode(&harness::export_group_info(&alice, &group));
+        let observer = PublicGroup::from_group_info_message(&svc(), &info, None).unwrap();
+        let now = match &observer
+            .members()
+            .next()
+            .unwrap()
+            .leaf_node
+            .leaf_node_source
+        {
+            mls_engine::codec::LeafNodeSource::KeyPackage(lifetime) => lifetime.not_before + 3600,
+            other => panic!("{other:?}"),
+        };
+        let scene = Self {
+            members: vec![(alice, group)],
+            observer,
+            now,
+        };
+        scene.check();
+        scene
+    }
+
+    fn index_of(&self, name: &str) -> usize {
+        self.members
+            .iter()
+            .position(|(_, g)| {
+                let own = g.own_leaf_node().unwrap();
+                own.credential().serialized_content() == name.as_bytes()
+            })
+            .unwrap()
+    }
+
+    /// The observer processes and applies `bytes`; every member but `from` processes them.
+    fn deliver(&mut self, from: usize, bytes: &[u8]) -> Observed {
+        let message = decode(bytes);
+        let before = self.observer.to_bytes().unwrap();
+        let observed = self.observer.process(&svc(), &message, self.now).unwrap();
+        assert_eq!(self.observer.to_bytes().unwrap(), before);
+        self.observer.apply(observed.clone()).unwrap();
+        for (i, (client, group)) in self.members.iter_mut().enumerate() {
+            if i != from {
+                client.process(group, bytes);
+            }
+        }
+        self.members.retain(|(_, g)| g.is_active());
+        observed
+    }
+
+    /// The observer agrees with every OpenMLS member: epoch, tree hash, GroupContext, roster;
+    /// each member's GroupInfo checks out against it.
+    fn check(&self) {
+        let o = &self.observer;
+        for (client, group) in &self.members {
+            assert_eq!(o.epoch(), group.epoch().as_u64());
+            assert_eq!(o.tree_hash(), harness::tree_hash(group).as_slice());
+            assert_eq!(
+                mls_engine::codec::encode(o.group_context()).unwrap(),
+                harness::export_group_context(group)
+            );
+            let roster: Vec<(LeafIndex, Vec<u8>, Vec<u8>)> = group
+                .members()
+                .map(|m| {
+                    (
+                        LeafIndex(m.index.u32()),
+                        m.credential.serialized_content().to_vec(),
+                        m.signature_key.clone(),
+                    )
+                })
+                .collect();
+            let seen: Vec<(LeafIndex, Vec<u8>, Vec<u8>)> = o
+                .members()
+                .map(|m| (m.leaf_index, m.identity.to_vec(), m.signature_key.to_vec()))
+                .collect();
+            assert_eq!(seen, roster);
+            let info = decode(&harness::export_group_info(client, group));
+            let MlsMessageBody::GroupInfo(info) = &info.body else {
+                panic!("a GroupInfo")
+            };
+            o.check_group_info(&svc(), info).unwrap();
+        }
+        let back = PublicGroup::from_bytes(&o.to_bytes().unwrap()).unwrap();
+        assert_eq!(&back, o);
+    }
+
+    fn join(&mut self, client: harness::OpenMlsClient, welcome: &[u8]) {
+        let group = client.join(welcome);
+        self.members.push((client, group));
+    }
+}
+
+#[test]
+fn observer_follows_a_group_of_openmls_members() {
+    for suite in harness::SUITES {
+        let mut s = OpenMlsScene::new(suite);
+        // Alice adds bob and carol (with a path).
+        let bob = harness::OpenMlsClient::new(b"bob", suite);
+        let carol = harness::OpenMlsClient::new(b"carol", suite);
+        let kps = [
+            bob.key_package().key_package().clone(),
+            carol.key_package().key_package().clone(),
+        ];
+        let out = {
+            let (alice, group) = &mut s.members[0];
+            alice.add_members(group, &kps)
+        };
+        let observed = s.deliver(0, &out.commit);
+        let staged = observed.commit().unwrap();
+        assert_eq!(staged.added().len(), 2);
+        assert_eq!(staged.added()[1].identity, b"carol");
+        let MlsMessageBody::Welcome(welcome) = &decode(&out.welcome).body else {
+            panic!("a Welcome")
+        };
+        staged.check_welcome(welcome).unwrap();
+        assert_eq!(
+            mls_engine::group::public::welcome_new_members_from_bytes(&out.welcome).unwrap(),
+            staged.welcome_recipients()
+        );
+        s.join(bob, &out.welcome);
+        s.join(carol, &out.welcome);
+        s.check();
+
+        // Bob updates with a full path.
+        let i = s.index_of("bob");
+        let commit = {
+            let (c, g) = &mut s.members[i];
+            c.self_update(g)
+        };
+        let staged = s.deliver(i, &commit);
+        assert_eq!(staged.commit().unwrap().path_leaf(), Some(LeafIndex(1)));
+        s.check();
+
+        // Carol proposes an Update, alice an Add of dave; bob commits both by reference.
+        let i = s.index_of("carol");
+        let proposal = {
+            let (c, g) = &mut s.members[i];
+            c.propose_self_update(g)
+        };
+        assert!(matches!(s.deliver(i, &proposal), Observed::Proposal(_)));
+        let dave = harness::OpenMlsClient::new(b"dave", suite);
+        let dave_kp = dave.key_package().key_package().clone();
+        let proposal = {
+            let (c, g) = &mut s.members[0];
+            c.propose_add(g, &dave_kp)
+        };
+        assert!(matches!(s.deliver(0, &proposal), Observed::Proposal(_)));
+        assert_eq!(s.observer.pending_proposals().len(), 2);
+        let i = s.index_of("bob");
+        let (commit, welcome) = {
+            let (c, g) = &mut s.members[i];
+            c.commit_pending(g)
+        };
+        let observed = s.deliver(i, &commit);
+        let staged = observed.commit().unwrap();
+        assert_eq!(staged.updated()[0].identity, b"carol");
+        assert_eq!(staged.added()[0].identity, b"dave");
+        s.join(dave, &welcome.unwrap());
+        s.check();
+
+        // Dave removes bob.
+        let i = s.index_of("dave");
+        let commit = {
+            let (c, g) = &mut s.members[i];
+            c.remove_members(g, &[1])
+        };
+        let observed = s.deliver(i, &commit);
+        assert_eq!(observed.commit().unwrap().removed()[0].identity, b"bob");
+        s.check();
+
+        // Erin joins by external commit from alice's GroupInfo.
+        let erin = harness::OpenMlsClient::new(b"erin", suite);
+        let info = harness::export_group_info(&s.members[0].0, &s.members[0].1);
+        let (group, commit) = erin.join_by_external_commit(
+            &info,
+            None,
+            openmls::prelude::MIXED_PLAINTEXT_WIRE_FORMAT_POLICY,
+        );
+        let observed = s.deliver(usize::MAX, &commit);
+        let join = observed.commit().unwrap().external_join().unwrap();
+        assert_eq!(join.identity, b"erin");
+        assert_eq!(join.leaf_index, LeafIndex(1));
+        s.members.push((erin, group));
+        s.check();
+
+        // Erin commits with a path; carol adds and removes in one commit.
+        let i = s.index_of("erin");
+        let commit = {
+            let (c, g) = &mut s.members[i];
+            c.self_update(g)
+        };
+        s.deliver(i, &commit);
+        s.check();
+        let fred = harness::OpenMlsClient::new(b"fred", suite);
+        let fred_kp = fred.key_package().key_package().clone();
+        let i = s.index_of("carol");
+        let (commit, welcome) = {
+            let (c, g) = &mut s.members[i];
+            c.commit_with(g, &[fred_kp], &[0], false, false)
+        };
+        let observed = s.deliver(i, &commit);
+        let staged = observed.commit().unwrap();
+        assert_eq!(staged.removed()[0].identity, b"alice");
+        assert_eq!(staged.added()[0].identity, b"fred");
+        s.join(fred, &welcome.unwrap());
+        s.check();
+    }
+}
