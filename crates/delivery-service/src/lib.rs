@@ -26,9 +26,13 @@
 
 mod key_packages;
 mod memory;
+pub mod service;
+pub mod store;
 
 pub use key_packages::KeyPackageDirectory;
 pub use memory::{DeliveryStats, InMemoryDeliveryService};
+pub use service::{Limits, QueueDepths, Service, ServiceConfig, Subscription};
+pub use store::{DatabaseUrl, StoreError};
 pub use vmls_protocol::{
     ClientId, Delivered, EmulatorView, GroupId, GroupMessage, GroupStatus, KeyPackageEntry,
     MessageKind, Payload, Request, Response, SendRequest, Sequence, ServiceError, VcSequence,

@@ -175,6 +175,8 @@ pub struct InMemoryDeliveryService {
     groups: BTreeMap<GroupId, GroupLog>,
     key_packages: KeyPackageDirectory,
     stats: DeliveryStats,
+    /// The signature scheme and key each device registered with [`Request::RegisterDevice`].
+    device_keys: BTreeMap<ClientId, (u16, Vec<u8>)>,
 }
 
 impl InMemoryDeliveryService {
@@ -199,6 +201,23 @@ impl InMemoryDeliveryService {
             Some(Registration::Plain { mailbox }) => mailbox.items.len(),
             _ => 0,
         }
+    }
+
+    /// The signature scheme and key `device` registered with [`Request::RegisterDevice`].
+    pub fn device_key(&self, device: &ClientId) -> Option<(u16, Vec<u8>)> {
+        self.device_keys.get(device).cloned()
+    }
+
+    /// Items waiting in all mailboxes, and the largest backlog.
+    pub fn queue_depths(&self) -> crate::QueueDepths {
+        let lens = self.clients.values().filter_map(|r| match r {
+            Registration::Plain { mailbox } => Some(mailbox.items.len() as u64),
+            Registration::Virtual { .. } => None,
+        });
+        lens.fold(crate::QueueDepths::default(), |d, n| crate::QueueDepths {
+            mailbox_items: d.mailbox_items + n,
+            largest_mailbox: d.largest_mailbox.max(n),
+        })
     }
 
     /// The emulator clients of a virtual client.
@@ -844,7 +863,11 @@ impl InMemoryDeliveryService {
                         reason: Text::new("a device registers itself only"),
                     })
                 } else {
-                    self.register_client(r.device).map(|()| Response::done())
+                    let key = (r.signature_scheme, r.signature_key.to_vec());
+                    self.register_client(r.device).map(|()| {
+                        self.device_keys.insert(device.clone(), key);
+                        Response::done()
+                    })
                 }
             }
             Request::RegisterVirtualClient(r) => self

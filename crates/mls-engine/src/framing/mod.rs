@@ -25,7 +25,8 @@ pub use private::{
     unprotect_private, Padding, PrivateMessageError, PrivateMessageOptions, ReuseGuard,
 };
 pub use public::{
-    protect_public, sign_public, unprotect_public, PublicMessageError, UnverifiedPublicMessage,
+    protect_public, sign_public, unprotect_public, unprotect_public_without_membership_key,
+    PublicMessageError, UnverifiedPublicMessage,
 };
 
 /// Fixtures shared by the unit tests of [`public`] and [`private`].

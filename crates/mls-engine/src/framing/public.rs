@@ -244,14 +244,41 @@ pub fn unprotect_public<'a>(
     context: &'a GroupContext,
     membership_key: &Secret,
 ) -> Result<UnverifiedPublicMessage<'a>, PublicMessageError> {
+    unprotect_public_with(cs, message, context, Some(membership_key))
+}
+
+/// [`unprotect_public`] for a party without the epoch's `membership_key` (an observer such as
+/// a delivery service, which holds only the public state of the group): every check is made
+/// except the membership tag's value. A `member` sender's message must still carry a tag; a
+/// non-member's must not. The signature, checked by [`UnverifiedPublicMessage::verify`], is
+/// what authenticates the sender then.
+pub fn unprotect_public_without_membership_key<'a>(
+    cs: &dyn SuiteProvider,
+    message: PublicMessage,
+    context: &'a GroupContext,
+) -> Result<UnverifiedPublicMessage<'a>, PublicMessageError> {
+    unprotect_public_with(cs, message, context, None)
+}
+
+fn unprotect_public_with<'a>(
+    cs: &dyn SuiteProvider,
+    message: PublicMessage,
+    context: &'a GroupContext,
+    membership_key: Option<&Secret>,
+) -> Result<UnverifiedPublicMessage<'a>, PublicMessageError> {
     check_sender_and_content(&message.content)?;
     check_group_epoch(&message.content, context)?;
     if !message.auth.fits(message.content.content_type()) {
         return Err(PublicMessageError::ConfirmationTagMismatch);
     }
-    match message.content.sender {
-        Sender::Member(_) => {
-            message.verify_membership_tag(cs, membership_key.as_bytes(), context)?;
+    match (message.content.sender, membership_key) {
+        (Sender::Member(_), Some(key)) => {
+            message.verify_membership_tag(cs, key.as_bytes(), context)?;
+        }
+        (Sender::Member(_), None) => {
+            if message.membership_tag.is_none() {
+                return Err(PublicMessageError::MissingMembershipTag);
+            }
         }
         _ => {
             if message.membership_tag.is_some() {

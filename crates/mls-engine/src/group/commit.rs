@@ -462,25 +462,6 @@ impl Group {
     }
 }
 
-impl GroupState {
-    /// The requirements of the GroupContext after a GroupContextExtensions in `infos`, if any.
-    pub(crate) fn requirements_after(
-        &self,
-        infos: &[ResolvedProposal],
-    ) -> Result<GroupRequirements, GroupError> {
-        let extensions = infos
-            .iter()
-            .find_map(|i| match &i.proposal {
-                Proposal::GroupContextExtensions(g) => Some(&g.extensions),
-                _ => None,
-            })
-            .unwrap_or(&self.context.extensions);
-        Ok(GroupRequirements::from_group_context_extensions(
-            extensions,
-        )?)
-    }
-}
-
 /// A proposal from an external sender (§12.1.8): `proposal` signed by the party at
 /// `sender_index` of the group's `external_senders` extension, for the epoch of
 /// `group_context`, as a PublicMessage (no membership tag).

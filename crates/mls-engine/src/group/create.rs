@@ -484,16 +484,7 @@ impl ExternalStart {
         now: u64,
     ) -> Result<Self, GroupError> {
         let context = group_info.group_context.clone();
-        let tree = tree_from_group_info(&group_info.extensions, ratchet_tree)?;
-        let signer_key = tree
-            .leaf(LeafIndex(group_info.signer))
-            .ok_or(GroupError::UnknownGroupInfoSigner(group_info.signer))?
-            .signature_key
-            .clone();
-        group_info
-            .verify_signature(cs, signer_key.as_slice())
-            .map_err(|_| GroupError::BadGroupInfoSignature)?;
-        validate_tree(cs, services, config, &tree, &context, now)?;
+        let tree = checked_group_info_tree(cs, services, config, group_info, ratchet_tree, now)?;
         let external_pub = ExternalPubExtension::find_in(&group_info.extensions)?
             .ok_or(GroupError::MissingExternalPub)?
             .external_pub
@@ -511,6 +502,32 @@ impl ExternalStart {
             interim_transcript_hash,
         })
     }
+}
+
+/// The ratchet tree of the epoch `group_info` describes, checked as a joiner checks it
+/// (§12.4.3.1): from the GroupInfo's `ratchet_tree` extension, else `ratchet_tree`; the
+/// GroupInfo's signature verified under its signer's leaf; the tree validated against the
+/// GroupContext ([`validate_tree`]). The confirmation tag needs the epoch's secrets and is not
+/// checked here.
+pub(crate) fn checked_group_info_tree(
+    cs: &dyn SuiteProvider,
+    services: &Services<'_>,
+    config: &GroupConfig,
+    group_info: &GroupInfo,
+    ratchet_tree: Option<RatchetTree>,
+    now: u64,
+) -> Result<RatchetTree, GroupError> {
+    let tree = tree_from_group_info(&group_info.extensions, ratchet_tree)?;
+    let signer_key = tree
+        .leaf(LeafIndex(group_info.signer))
+        .ok_or(GroupError::UnknownGroupInfoSigner(group_info.signer))?
+        .signature_key
+        .clone();
+    group_info
+        .verify_signature(cs, signer_key.as_slice())
+        .map_err(|_| GroupError::BadGroupInfoSignature)?;
+    validate_tree(cs, services, config, &tree, &group_info.group_context, now)?;
+    Ok(tree)
 }
 
 /// The ratchet tree from a GroupInfo's `ratchet_tree` extension, else `given`.

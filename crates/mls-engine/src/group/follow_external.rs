@@ -17,19 +17,13 @@ use super::config::{GroupConfig, Services};
 use super::create::ExternalStart;
 use super::error::GroupError;
 use super::process::{check_group_epoch, ReceivedEpoch};
-use super::proposal_list::{
-    apply_to_next_epoch, external_commit_removed_leaf, provisional_requirements,
-    validate_proposal_list, validation_context, ResolvedProposal,
-};
-use super::state::{leaf_validation, resolve_psk_secret, Group, GroupState};
-use crate::codec::{
-    FramedContentBody, GroupInfo, MlsMessage, MlsMessageBody, ProposalOrRef, Sender,
-};
+use super::received::{check_commit, EpochView};
+use super::state::{resolve_psk_secret, Group, GroupState};
+use crate::codec::{FramedContentBody, GroupInfo, MlsMessage, MlsMessageBody, Sender};
 use crate::crypto::Secret;
 use crate::framing::unprotect_public;
-use crate::messages::{validate_leaf_node, LeafNodeOrigin};
 use crate::schedule::{external_init_secret_sender_derived, ResumptionPskStore};
-use crate::tree::{rederive_update_path, OwnPathSecrets, RatchetTree};
+use crate::tree::{rederive_merged_update_path, OwnPathSecrets, RatchetTree};
 
 impl Group {
     /// Follows `message`, an external commit made from our own leaf by another client sharing
@@ -71,57 +65,17 @@ impl Group {
         };
         let path = commit.path.clone().ok_or(GroupError::MissingPath)?;
         let auth = unverified.verify(cs, path.leaf_node.signature_key.as_slice())?;
-        let FramedContentBody::Commit(commit) = &auth.content.body else {
-            return Err(GroupError::UnexpectedSender(Sender::NewMemberCommit));
-        };
 
         // We hold no proposals of that epoch: a reference is unknown, as to any newcomer.
-        let infos = commit
-            .proposals
-            .iter()
-            .map(|entry| match entry {
-                ProposalOrRef::Proposal(p) => Ok(ResolvedProposal::by_value(
-                    Sender::NewMemberCommit,
-                    p.clone(),
-                )),
-                ProposalOrRef::Reference(_) => Err(GroupError::UnknownProposalRef),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let validation = validation_context(
-            cs,
-            services,
-            &config,
-            &start.context,
-            &start.tree,
-            Some(&path.leaf_node),
-            now,
-        );
-        validate_proposal_list(&validation, Sender::NewMemberCommit, &infos)?;
-        let requirements = provisional_requirements(&validation, &infos)?;
-        let (mut tree, applied, mut new_context) =
-            apply_to_next_epoch(cs, &start.tree, &start.context, &infos)?;
-        let own_leaf = tree.leftmost_blank_leaf()?;
-        let members = tree.member_credential_types(&[own_leaf]);
-        let ctx = leaf_validation(
-            &config,
-            services.identity,
-            &requirements,
-            &members,
-            &tree,
-            now,
-        );
-        validate_leaf_node(
-            cs,
-            &path.leaf_node,
-            LeafNodeOrigin::Commit {
-                group_id: start.context.group_id.as_slice(),
-                leaf_index: own_leaf.0,
-                replaced: external_commit_removed_leaf(&start.tree, &infos).map(|(_, l)| l),
-            },
-            &ctx,
-        )?;
-
-        let init = applied
+        let view = EpochView {
+            config,
+            context: &start.context,
+            tree: &start.tree,
+            interim_transcript_hash: &start.interim_transcript_hash,
+        };
+        let checked = check_commit(cs, services, &view, &auth, |_| None, now)?;
+        let init = checked
+            .applied
             .external_init
             .as_ref()
             .ok_or(GroupError::UnexpectedSender(Sender::NewMemberCommit))?;
@@ -141,25 +95,22 @@ impl Group {
         if signer.public_key.as_slice() != path.leaf_node.signature_key.as_slice() {
             return Err(GroupError::OwnLeafMessage);
         }
-        let excluded: Vec<_> = applied.added.iter().map(|a| a.leaf_index).collect();
-        let (mut private, commit_secret) = rederive_update_path(
+        let (mut private, commit_secret) = rederive_merged_update_path(
             cs,
-            &mut tree,
-            own_leaf,
+            &checked.tree,
+            checked.committer,
             &path,
-            &excluded,
             OwnPathSecrets {
                 leaf_key: secrets.leaf_key,
                 path_secret_0: secrets.path_secret_0,
             },
-            &mut new_context,
         )?;
-        private.prune(&tree);
+        private.prune(&checked.tree);
 
         let psk_secret = resolve_psk_secret(
             cs,
             services,
-            &applied.psks,
+            &checked.applied.psks,
             start.context.group_id.as_slice(),
             None,
         )?;
@@ -169,16 +120,15 @@ impl Group {
             tag,
         } = ReceivedEpoch::compute(
             cs,
-            &start.interim_transcript_hash,
             &auth,
-            &mut new_context,
+            &checked.context,
             [init_secret, commit_secret, psk_secret],
         )?;
         let state = GroupState::for_epoch(
             cs,
             config,
-            new_context,
-            tree,
+            checked.context,
+            checked.tree,
             private,
             signer,
             epoch_secrets,

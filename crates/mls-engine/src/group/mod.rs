@@ -11,6 +11,9 @@
 //! * [`GroupError`]: every rejection names the RFC check; a rejected message leaves the
 //!   state byte-identical (`to_bytes`).
 //! * [`proposals`]: proposal-list validation (§12.2) and application (§12.3).
+//! * [`PublicGroup`] ([`public`]): the public view of a group, for a non-member such as a
+//!   delivery service (§12.4.2 without secrets); `received` holds the public checks it shares
+//!   with [`Group::process`].
 //! * `state_codec`: `Group::to_bytes` / `Group::from_bytes` (format version 1).
 //!
 //! Operations and their RFC sections: [`Group::create`] §11; [`Group::join_from_welcome`]
@@ -37,6 +40,8 @@ mod leaf_secrets;
 mod process;
 mod proposal_list;
 pub mod proposals;
+pub mod public;
+mod received;
 mod safe_aad;
 mod state;
 mod state_codec;
@@ -50,6 +55,9 @@ pub use config::{
 pub use create::ExternalCommitOptions;
 pub use error::GroupError;
 pub use leaf_secrets::LeafSecrets;
+pub use public::{
+    welcome_new_members, Observed, PublicGroup, PublicGroupError, StagedPublicCommit,
+};
 pub use safe_aad::{safe_aad_in_use, ReceivedMessage};
 pub use state::{Group, GroupStatus, StoredProposal};
 pub use state_codec::STATE_FORMAT_VERSION;

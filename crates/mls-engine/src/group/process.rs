@@ -7,30 +7,23 @@
 //! validated before they are stored; commits compute the complete next epoch state on copies
 //! and swap it in at the end.
 
-use tls_codec::VLBytes;
-
 use super::config::{ProcessedMessage, Services};
 use super::error::GroupError;
-use super::proposal_list::{
-    apply_to_next_epoch, external_commit_removed_leaf, path_required, provisional_requirements,
-    validate_proposal_list, validation_context, ResolvedProposal,
+use super::proposal_list::ResolvedProposal;
+use super::received::{
+    check_commit, check_received_proposal, sender_signature_key, CheckedCommit, EpochView,
 };
-use super::proposals::ProposalListError;
 use super::state::{Group, GroupState, GroupStatus, StoredProposal};
 use crate::codec::{
     AuthenticatedContent, ContentType, FramedContentBody, GroupContext, MlsMessage, MlsMessageBody,
-    PrivateMessage, Proposal, ProposalOrRef, ProtocolVersion, PublicMessage, Sender,
+    PrivateMessage, Proposal, ProposalRef, ProtocolVersion, PublicMessage, Sender,
 };
-use crate::crypto::{Secret, SuiteProvider};
+use crate::crypto::{HpkeKeyPair, Secret, SuiteProvider};
 use crate::framing::{unprotect_private, unprotect_public};
-use crate::messages::{
-    validate_key_package, validate_leaf_node, KeyPackageValidationContext, LeafNodeOrigin,
-};
 use crate::schedule::{
-    confirmed_transcript_hash, confirmed_transcript_hash_input, external_init_secret_receiver,
-    interim_transcript_hash, EpochSecrets, KeySchedule, SecretTree,
+    external_init_secret_receiver, interim_transcript_hash, EpochSecrets, KeySchedule, SecretTree,
 };
-use crate::tree::{apply_update_path, rederive_update_path, LeafIndex, OwnPathSecrets};
+use crate::tree::{decrypt_update_path, rederive_merged_update_path, LeafIndex, OwnPathSecrets};
 
 impl Group {
     /// Decodes an encoded MLSMessage (strictly: no trailing bytes; no larger than the
@@ -126,27 +119,7 @@ impl Group {
         let st = &self.state;
         let unverified =
             unprotect_public(cs, message, &st.context, &st.epoch_secrets.membership_key)?;
-        let key = match unverified.sender() {
-            Sender::Member(leaf) => st.member_signature_key(leaf)?,
-            Sender::External(index) => st.external_sender_key(index)?,
-            Sender::NewMemberProposal => match &unverified.content().body {
-                FramedContentBody::Proposal(Proposal::Add(add)) => {
-                    add.key_package.leaf_node.signature_key.as_slice().to_vec()
-                }
-                _ => return Err(GroupError::UnexpectedSender(Sender::NewMemberProposal)),
-            },
-            Sender::NewMemberCommit => match &unverified.content().body {
-                FramedContentBody::Commit(commit) => commit
-                    .path
-                    .as_ref()
-                    .ok_or(GroupError::MissingPath)?
-                    .leaf_node
-                    .signature_key
-                    .as_slice()
-                    .to_vec(),
-                _ => return Err(GroupError::UnexpectedSender(Sender::NewMemberCommit)),
-            },
-        };
+        let key = sender_signature_key(&st.context, &st.tree, &unverified)?;
         let auth = unverified.verify(cs, &key)?;
         self.handle_content(cs, services, auth, None, now)
     }
@@ -263,8 +236,14 @@ impl Group {
                 application(auth)
             }
             FramedContentBody::Proposal(proposal) => {
-                self.state
-                    .validate_received_proposal(cs, services, sender, proposal, now)?;
+                check_received_proposal(
+                    cs,
+                    services,
+                    &self.state.epoch_view(),
+                    sender,
+                    proposal,
+                    now,
+                )?;
                 let reference = auth.proposal_ref(cs)?;
                 let proposal = proposal.clone();
                 if let Some(tree) = secret_tree {
@@ -312,9 +291,7 @@ impl Group {
     }
 }
 
-/// The checks of §6 before anything is decrypted or verified.
-/// The next epoch as a received Commit defines it (§8, §12.4.2): the confirmed transcript
-/// hash (set in `new_context`), the epoch secrets, the checked confirmation tag and the new
+/// The next epoch as a received Commit defines it (§8, §12.4.2): the epoch secrets, the checked confirmation tag and the new
 /// interim transcript hash.
 pub(super) struct ReceivedEpoch {
     pub(super) epoch_secrets: EpochSecrets,
@@ -323,18 +300,16 @@ pub(super) struct ReceivedEpoch {
 }
 
 impl ReceivedEpoch {
-    /// From the previous epoch's `interim_before`, the Commit `auth`, the next GroupContext
-    /// and `[init_secret, commit_secret, psk_secret]`; a wrong confirmation tag is an error.
+    /// From the Commit `auth`, the next GroupContext `new_context` (its confirmed transcript
+    /// hash set, [`super::received::check_commit`]) and `[init_secret, commit_secret,
+    /// psk_secret]`; a wrong confirmation tag is an error.
     pub(super) fn compute(
         cs: &dyn SuiteProvider,
-        interim_before: &[u8],
         auth: &AuthenticatedContent,
-        new_context: &mut GroupContext,
+        new_context: &GroupContext,
         [init_secret, commit_secret, psk_secret]: [Secret; 3],
     ) -> Result<Self, GroupError> {
-        let confirmed =
-            confirmed_transcript_hash(cs, interim_before, &confirmed_transcript_hash_input(auth)?);
-        new_context.confirmed_transcript_hash = VLBytes::new(confirmed.clone());
+        let confirmed = new_context.confirmed_transcript_hash.as_slice();
         let encoded = GroupState::encoded_context(new_context)?;
         let schedule = KeySchedule::start(cs, init_secret, commit_secret, psk_secret, &encoded)?;
         let epoch_secrets = schedule.finish(cs, &encoded)?;
@@ -343,8 +318,8 @@ impl ReceivedEpoch {
             .confirmation_tag
             .as_ref()
             .ok_or(GroupError::BadConfirmationTag)?;
-        epoch_secrets.verify_confirmation_tag(cs, &confirmed, tag.as_slice())?;
-        let interim = interim_transcript_hash(cs, &confirmed, tag.as_slice())?;
+        epoch_secrets.verify_confirmation_tag(cs, confirmed, tag.as_slice())?;
+        let interim = interim_transcript_hash(cs, confirmed, tag.as_slice())?;
         Ok(Self {
             epoch_secrets,
             interim,
@@ -353,6 +328,7 @@ impl ReceivedEpoch {
     }
 }
 
+/// The checks of §6 before anything is decrypted or verified: the group and the epoch.
 pub(super) fn check_group_epoch(
     context: &GroupContext,
     group_id: &[u8],
@@ -391,68 +367,20 @@ fn application(auth: AuthenticatedContent) -> Result<ProcessedMessage, GroupErro
 }
 
 impl GroupState {
-    /// The checks on a proposal received on its own (§12.1): an Update's leaf (§7.3), an
-    /// Add's KeyPackage (§10.1), a GroupContextExtensions' requirements, a Remove's target.
-    fn validate_received_proposal(
-        &self,
-        cs: &dyn SuiteProvider,
-        services: &Services<'_>,
-        sender: Sender,
-        proposal: &Proposal,
-        now: u64,
-    ) -> Result<(), GroupError> {
-        let infos = [ResolvedProposal::by_value(sender, proposal.clone())];
-        match proposal {
-            Proposal::Update(update) => {
-                let Sender::Member(leaf) = sender else {
-                    return Err(GroupError::UnexpectedSender(sender));
-                };
-                let replaced = self
-                    .tree
-                    .leaf(LeafIndex(leaf))
-                    .ok_or(GroupError::UnknownSender(leaf))?;
-                let requirements = self.requirements_after(&[])?;
-                let members = self.tree.member_credential_types(&[LeafIndex(leaf)]);
-                let ctx = self.leaf_validation(services, &requirements, &members, &self.tree, now);
-                validate_leaf_node(
-                    cs,
-                    &update.leaf_node,
-                    LeafNodeOrigin::Update {
-                        group_id: self.context.group_id.as_slice(),
-                        leaf_index: leaf,
-                        replaced,
-                    },
-                    &ctx,
-                )?;
-            }
-            Proposal::Add(add) => {
-                let requirements = self.requirements_after(&[])?;
-                let members = self.tree.member_credential_types(&[]);
-                let ctx = self.leaf_validation(services, &requirements, &members, &self.tree, now);
-                validate_key_package(cs, &add.key_package, &KeyPackageValidationContext::new(ctx))?;
-            }
-            Proposal::Remove(remove) => {
-                if self.tree.leaf(LeafIndex(remove.removed)).is_none() {
-                    return Err(ProposalListError::RemoveOfBlankLeaf {
-                        index: 0,
-                        removed: remove.removed,
-                    }
-                    .into());
-                }
-            }
-            Proposal::GroupContextExtensions(_) => {
-                self.requirements_after(&infos)?;
-            }
-            Proposal::ExternalInit(_) => {
-                return Err(ProposalListError::ExternalInitInMemberCommit { index: 0 }.into())
-            }
-            Proposal::PreSharedKey(_) | Proposal::ReInit(_) => {}
+    /// This epoch as the public checks of [`super::received`] see it.
+    pub(super) fn epoch_view(&self) -> EpochView<'_> {
+        EpochView {
+            config: self.config,
+            context: &self.context,
+            tree: &self.tree,
+            interim_transcript_hash: &self.interim_transcript_hash,
         }
-        Ok(())
     }
 
     /// Processes a Commit of the current epoch (§12.4.2) into the next epoch's state, without
-    /// changing `self`. Returns the state and whether the commit removes us.
+    /// changing `self`: the public checks of [`check_commit`], then what needs our secrets
+    /// (our Update keys, the path secret, PSKs, `init_secret`, the confirmation tag). Returns
+    /// the state and whether the commit removes us.
     fn process_commit(
         &self,
         cs: &dyn SuiteProvider,
@@ -463,165 +391,82 @@ impl GroupState {
         let FramedContentBody::Commit(commit) = &auth.content.body else {
             return Err(GroupError::MalformedState("not a commit"));
         };
-        let sender = auth.content.sender;
-        let external = match sender {
-            Sender::Member(_) => false,
-            Sender::NewMemberCommit => true,
-            _ => return Err(GroupError::UnexpectedSender(sender)),
-        };
         let own = self.own_leaf();
-        let mut infos = Vec::with_capacity(commit.proposals.len());
-        let mut own_update_refs = Vec::new();
-        for entry in &commit.proposals {
-            match entry {
-                ProposalOrRef::Proposal(proposal) => {
-                    infos.push(ResolvedProposal::by_value(sender, proposal.clone()))
-                }
-                ProposalOrRef::Reference(reference) => {
-                    let stored = self
-                        .proposals
-                        .iter()
-                        .find(|p| &p.reference == reference)
-                        .ok_or(GroupError::UnknownProposalRef)?;
-                    if stored.sender == Sender::Member(own.0) {
-                        if let Proposal::Update(_) = stored.proposal {
-                            own_update_refs.push(reference.clone());
-                        }
-                    }
-                    infos.push(ResolvedProposal {
+        let checked = check_commit(
+            cs,
+            services,
+            &self.epoch_view(),
+            auth,
+            |reference| {
+                self.proposals
+                    .iter()
+                    .find(|p| &p.reference == reference)
+                    .map(|stored| ResolvedProposal {
                         sender: stored.sender,
                         proposal: stored.proposal.clone(),
                         reference: Some(reference.clone()),
-                    });
-                }
-            }
-        }
-        let validation = validation_context(
-            cs,
-            services,
-            &self.config,
-            &self.context,
-            &self.tree,
-            commit.path.as_ref().map(|p| &p.leaf_node),
+                    })
+            },
             now,
-        );
-        validate_proposal_list(&validation, sender, &infos)?;
-        let requirements = provisional_requirements(&validation, &infos)?;
-
-        let (mut tree, applied, mut new_context) =
-            apply_to_next_epoch(cs, &self.tree, &self.context, &infos)?;
-        if applied.removed.iter().any(|r| r.leaf_index == own) {
+        )?;
+        if checked.applied.removed.iter().any(|r| r.leaf_index == own) {
             let mut next = self.clone();
             next.context.epoch += 1;
             return Ok((next, true));
         }
-        let sender_leaf = match sender {
-            Sender::Member(leaf) => LeafIndex(leaf),
-            _ => tree.leftmost_blank_leaf()?,
-        };
         let mut private = self.private.clone();
         let mut signer = self.signer.clone();
-        if !own_update_refs.is_empty() {
-            let own_key = self
-                .own_updates
-                .iter()
-                .find(|(r, _)| own_update_refs.contains(r))
-                .map(|(_, k)| k.clone());
-            let key = match own_key {
-                Some(key) => key,
-                None => {
-                    // An Update a sibling sent from our leaf (design hook H2).
-                    let leaf = tree.leaf(own).ok_or(GroupError::OwnLeafMessage)?;
-                    let key = services
-                        .own_leaf
-                        .and_then(|r| r.update_leaf_key(leaf))
-                        .ok_or(GroupError::OwnLeafMessage)?;
-                    if key.public_key.as_slice() != leaf.encryption_key.as_slice() {
-                        return Err(GroupError::OwnLeafMessage);
-                    }
-                    key
-                }
-            };
+        if let Some(key) = self.own_update_key(services, &checked)? {
             private.set_leaf_key(key);
         }
-        let needs_path = external || path_required(&infos);
-        let excluded: Vec<LeafIndex> = applied.added.iter().map(|a| a.leaf_index).collect();
         let nh = cs.params().hash_len();
         let commit_secret = match &commit.path {
-            None if needs_path => return Err(GroupError::MissingPath),
-            None => {
-                new_context.tree_hash = VLBytes::new(tree.tree_hash(cs)?);
-                Secret::zero(nh)
-            }
-            Some(path) => {
-                let replaced = if external {
-                    external_commit_removed_leaf(&self.tree, &infos).map(|(_, leaf)| leaf)
-                } else {
-                    self.tree.leaf(sender_leaf)
-                };
-                let members = tree.member_credential_types(&[sender_leaf]);
-                let ctx = self.leaf_validation(services, &requirements, &members, &tree, now);
-                validate_leaf_node(
-                    cs,
-                    &path.leaf_node,
-                    LeafNodeOrigin::Commit {
-                        group_id: self.context.group_id.as_slice(),
-                        leaf_index: sender_leaf.0,
-                        replaced,
-                    },
-                    &ctx,
-                )?;
-                if sender_leaf == own {
-                    // A sibling's commit from our own leaf (design hook H2): re-derive the
-                    // path from the secrets the resolver gives and check it.
-                    let secrets = services
-                        .own_leaf
-                        .and_then(|r| r.commit_secrets(&path.leaf_node))
-                        .ok_or(GroupError::OwnLeafMessage)?;
-                    if let Some(new_signer) = secrets.signature_key {
-                        if new_signer.public_key.as_slice()
-                            != path.leaf_node.signature_key.as_slice()
-                        {
-                            return Err(GroupError::OwnLeafMessage);
-                        }
-                        signer = new_signer;
-                    } else if signer.public_key.as_slice()
-                        != path.leaf_node.signature_key.as_slice()
-                    {
+            None => Secret::zero(nh),
+            Some(path) if checked.committer == own => {
+                // A sibling's commit from our own leaf (design hook H2): re-derive the
+                // path from the secrets the resolver gives and check it.
+                let secrets = services
+                    .own_leaf
+                    .and_then(|r| r.commit_secrets(&path.leaf_node))
+                    .ok_or(GroupError::OwnLeafMessage)?;
+                if let Some(new_signer) = secrets.signature_key {
+                    if new_signer.public_key.as_slice() != path.leaf_node.signature_key.as_slice() {
                         return Err(GroupError::OwnLeafMessage);
                     }
-                    let (new_private, commit_secret) = rederive_update_path(
-                        cs,
-                        &mut tree,
-                        sender_leaf,
-                        path,
-                        &excluded,
-                        OwnPathSecrets {
-                            leaf_key: secrets.leaf_key,
-                            path_secret_0: secrets.path_secret_0,
-                        },
-                        &mut new_context,
-                    )?;
-                    private = new_private;
-                    commit_secret
-                } else {
-                    let decrypted = apply_update_path(
-                        cs,
-                        &mut tree,
-                        &mut private,
-                        sender_leaf,
-                        path,
-                        &excluded,
-                        &mut new_context,
-                    )?;
-                    decrypted.commit_secret
+                    signer = new_signer;
+                } else if signer.public_key.as_slice() != path.leaf_node.signature_key.as_slice() {
+                    return Err(GroupError::OwnLeafMessage);
                 }
+                let (new_private, commit_secret) = rederive_merged_update_path(
+                    cs,
+                    &checked.tree,
+                    own,
+                    path,
+                    OwnPathSecrets {
+                        leaf_key: secrets.leaf_key,
+                        path_secret_0: secrets.path_secret_0,
+                    },
+                )?;
+                private = new_private;
+                commit_secret
+            }
+            Some(path) => {
+                decrypt_update_path(
+                    cs,
+                    &checked.tree,
+                    &mut private,
+                    checked.committer,
+                    path,
+                    &checked.added_leaves(),
+                    &checked.provisional_context,
+                )?
+                .commit_secret
             }
         };
-        private.prune(&tree);
+        private.prune(&checked.tree);
 
-        let psk_secret = self.psk_secret(cs, services, &applied.psks)?;
-        let init_secret = match &applied.external_init {
+        let psk_secret = self.psk_secret(cs, services, &checked.applied.psks)?;
+        let init_secret = match &checked.applied.external_init {
             Some(init) => {
                 let key_pair = self.epoch_secrets.external_key_pair(cs)?;
                 external_init_secret_receiver(
@@ -638,16 +483,15 @@ impl GroupState {
             tag,
         } = ReceivedEpoch::compute(
             cs,
-            &self.interim_transcript_hash,
             auth,
-            &mut new_context,
+            &checked.context,
             [init_secret, commit_secret, psk_secret],
         )?;
         let mut next = GroupState::for_epoch(
             cs,
             self.config,
-            new_context,
-            tree,
+            checked.context,
+            checked.tree,
             private,
             signer,
             epoch_secrets,
@@ -655,10 +499,48 @@ impl GroupState {
             tag,
             self.resumption_psks.clone(),
         )?;
-        if let Some(reinit) = applied.reinit {
+        if let Some(reinit) = checked.applied.reinit {
             next.status = GroupStatus::ReInit(reinit);
         }
         Ok((next, false))
+    }
+
+    /// The HPKE key pair of our leaf after `checked` if it commits an Update from our leaf:
+    /// ours if we sent it, else a sibling's (design hook H2) from the resolver, which must
+    /// match the leaf now in the tree.
+    fn own_update_key(
+        &self,
+        services: &Services<'_>,
+        checked: &CheckedCommit,
+    ) -> Result<Option<HpkeKeyPair>, GroupError> {
+        let own = self.own_leaf();
+        let own_update_refs: Vec<&ProposalRef> = checked
+            .proposals
+            .iter()
+            .filter(|p| p.sender == Sender::Member(own.0))
+            .filter(|p| matches!(p.proposal, Proposal::Update(_)))
+            .filter_map(|p| p.reference.as_ref())
+            .collect();
+        if own_update_refs.is_empty() {
+            return Ok(None);
+        }
+        if let Some((_, key)) = self
+            .own_updates
+            .iter()
+            .find(|(r, _)| own_update_refs.contains(&r))
+        {
+            return Ok(Some(key.clone()));
+        }
+        // An Update a sibling sent from our leaf (design hook H2).
+        let leaf = checked.tree.leaf(own).ok_or(GroupError::OwnLeafMessage)?;
+        let key = services
+            .own_leaf
+            .and_then(|r| r.update_leaf_key(leaf))
+            .ok_or(GroupError::OwnLeafMessage)?;
+        if key.public_key.as_slice() != leaf.encryption_key.as_slice() {
+            return Err(GroupError::OwnLeafMessage);
+        }
+        Ok(Some(key))
     }
 }
 

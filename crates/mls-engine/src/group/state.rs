@@ -7,8 +7,8 @@ use super::config::{GroupConfig, HandshakeWireFormat, Member, PendingCommit, Ser
 use super::error::GroupError;
 use crate::codec::{
     encode, AuthenticatedContent, Extension, ExtensionPayload as _, ExternalPubExtension,
-    ExternalSendersExtension, FramedContent, GroupContext, GroupInfo, LeafNode, MlsMessage,
-    MlsMessageBody, PSKKind, PreSharedKeyID, Proposal, ProposalRef, RatchetTreeExtension, Sender,
+    FramedContent, GroupContext, GroupInfo, LeafNode, MlsMessage, MlsMessageBody, PSKKind,
+    PreSharedKeyID, Proposal, ProposalRef, RatchetTreeExtension, Sender,
 };
 use crate::crypto::{CipherSuite, HpkeKeyPair, Secret, SignatureKeyPair, SuiteProvider};
 use crate::framing::{
@@ -336,25 +336,6 @@ impl GroupState {
         self.past_epochs = past;
     }
 
-    /// The signature key of a member sender.
-    pub(crate) fn member_signature_key(&self, leaf: u32) -> Result<Vec<u8>, GroupError> {
-        self.tree
-            .leaf(LeafIndex(leaf))
-            .map(|l| l.signature_key.as_slice().to_vec())
-            .ok_or(GroupError::UnknownSender(leaf))
-    }
-
-    /// The signature key of an `external` sender (§12.1.8.1).
-    pub(crate) fn external_sender_key(&self, index: u32) -> Result<Vec<u8>, GroupError> {
-        let senders = ExternalSendersExtension::find_in(&self.context.extensions)?
-            .ok_or(GroupError::UnknownExternalSender(index))?;
-        senders
-            .external_senders
-            .get(index as usize)
-            .map(|s| s.signature_key.as_slice().to_vec())
-            .ok_or(GroupError::UnknownExternalSender(index))
-    }
-
     /// The `psk_secret` of `psks` (§8.4): external PSKs and other groups' resumption PSKs
     /// from `services`, this group's resumption PSKs from its own store.
     pub(crate) fn psk_secret(
@@ -369,25 +350,6 @@ impl GroupState {
             psks,
             self.context.group_id.as_slice(),
             Some(&self.resumption_psks),
-        )
-    }
-
-    /// A LeafNode validation context for this group (§7.3), against `tree`.
-    pub(crate) fn leaf_validation<'a>(
-        &self,
-        services: &Services<'a>,
-        requirements: &'a GroupRequirements,
-        member_types: &'a MemberCredentialTypes,
-        tree: &'a RatchetTree,
-        now: u64,
-    ) -> LeafNodeValidationContext<'a> {
-        leaf_validation(
-            &self.config,
-            services.identity,
-            requirements,
-            member_types,
-            tree,
-            now,
         )
     }
 

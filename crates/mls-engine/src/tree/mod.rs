@@ -26,7 +26,7 @@ pub use private::{next_path_secret, node_key_pair, TreeKemPrivate};
 pub use ratchet_tree::RatchetTree;
 pub use treekem::{
     apply_update_path, create_update_path, decrypt_update_path, merge_update_path,
-    rederive_update_path, CreatedUpdatePath, DecryptedUpdatePath, NewLeaf, OwnPathSecrets,
-    TreeKemError,
+    rederive_merged_update_path, rederive_update_path, CreatedUpdatePath, DecryptedUpdatePath,
+    NewLeaf, OwnPathSecrets, TreeKemError,
 };
 pub use validation::TreeValidationError;

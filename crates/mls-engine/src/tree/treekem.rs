@@ -502,8 +502,27 @@ pub fn rederive_update_path(
     if leaf_public != update_path.leaf_node.encryption_key.as_slice() {
         return Err(TreeKemError::PublicKeyMismatch(sender.node()));
     }
-    let path = merge_update_path(suite, tree, sender, update_path, excluded)?;
+    merge_update_path(suite, tree, sender, update_path, excluded)?;
     group_context.tree_hash = VLBytes::new(tree.tree_hash(suite)?);
+    rederive_merged_update_path(suite, tree, sender, update_path, secrets)
+}
+
+/// [`rederive_update_path`] for an UpdatePath already merged into `tree` (by
+/// [`merge_update_path`]): checks that `secrets.leaf_key` is the new leaf's key pair,
+/// re-derives every node key from `secrets.path_secret_0` and checks it against the
+/// UpdatePath. Returns the new private state and the commit secret.
+pub fn rederive_merged_update_path(
+    suite: &dyn SuiteProvider,
+    tree: &RatchetTree,
+    sender: LeafIndex,
+    update_path: &UpdatePath,
+    secrets: OwnPathSecrets,
+) -> Result<(TreeKemPrivate, Secret), TreeKemError> {
+    let leaf_public = secrets.leaf_key.public_key.as_slice();
+    if leaf_public != update_path.leaf_node.encryption_key.as_slice() {
+        return Err(TreeKemError::PublicKeyMismatch(sender.node()));
+    }
+    let path = tree.filtered_direct_path(sender);
     let mut private = TreeKemPrivate::new(sender, secrets.leaf_key);
     let commit_secret = install_path(
         suite,
