@@ -1038,3 +1038,119 @@ fn observer_follows_a_group_of_openmls_members() {
         s.check();
     }
 }
+
+#[test]
+fn new_member_proposals_by_reference_and_reinit() {
+    for suite in SUITES {
+        let mut s = Scene::new(suite, false);
+        s.add("alice", &["bob"]);
+        // Dave asks to join (a new_member_proposal); bob commits it by reference.
+        let dave = Client::new(suite, "dave");
+        let dave_kp = dave.key_package();
+        let ask = mls_engine::group::new_member_proposal(
+            &svc(),
+            s.observer.group_context(),
+            dave_kp.key_package.clone(),
+            &dave.signer,
+        )
+        .unwrap();
+        let observed = s.observe(&ask);
+        assert!(matches!(
+            observed.sender(),
+            Some(ObservedSender::NewMemberProposal { identity }) if identity == b"dave"
+        ));
+        for (_, g) in s.members.iter_mut() {
+            g.process(&svc(), &ask, NOW).unwrap();
+        }
+        let (staged, out) = s.commit("bob", CommitOptions::new());
+        assert_eq!(staged.added()[0].identity, b"dave");
+        assert_eq!(
+            PublicGroup::welcome_recipients(&staged),
+            vec![dave_kp.reference.clone()]
+        );
+        let group = Group::join_from_welcome(
+            &svc(),
+            GroupConfig::default(),
+            out.welcome.as_ref().unwrap(),
+            &dave_kp,
+            dave.signer.clone(),
+            None,
+            NOW,
+        )
+        .unwrap();
+        s.members.push((dave, group));
+        s.check();
+
+        // A Welcome for other recipients does not match the commit.
+        let erin = Client::new(suite, "erin");
+        let other = s
+            .member("alice")
+            .commit(
+                &svc(),
+                CommitOptions::new().proposal(Proposal::add(erin.key_package().key_package)),
+                NOW,
+            )
+            .unwrap();
+        s.member("alice").clear_pending_commit();
+        assert_eq!(
+            staged.check_welcome(other.welcome.as_ref().unwrap()),
+            Err(PublicGroupError::WelcomeMismatch)
+        );
+
+        // Alice proposes a ReInit, dave commits it: the view is closed.
+        let i = s.index_of("alice");
+        let (reinit, reference) = s.members[i]
+            .1
+            .propose_reinit(&svc(), b"new group".to_vec(), CipherSuite(suite), vec![])
+            .unwrap();
+        s.deliver_proposal(i, &reinit, &reference);
+        let (staged, _) = s.commit("dave", CommitOptions::new());
+        assert!(staged.reinit().is_some());
+        assert_eq!(s.observer.reinit(), staged.reinit());
+        let back = PublicGroup::from_bytes(&s.observer.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, s.observer);
+        let late = s.observer.clone();
+        assert_eq!(refuses(&late, &reinit), PublicGroupError::ReInitCommitted);
+    }
+}
+
+#[test]
+fn encrypted_handshakes_yield_their_header_only() {
+    let alice = Client::new(1, "alice");
+    let config = GroupConfig {
+        handshake_wire_format: mls_engine::group::HandshakeWireFormat::Private,
+        ..GroupConfig::default()
+    };
+    let mut group = Group::create(
+        &svc(),
+        config,
+        b"private handshakes".to_vec(),
+        alice.suite,
+        alice.own_leaf(),
+        lifetime(),
+        vec![],
+    )
+    .unwrap();
+    let info = group.group_info(&svc(), true, false).unwrap();
+    let mut observer = PublicGroup::from_group_info(&svc(), &info, None).unwrap();
+    let bob = Client::new(1, "bob");
+    let out = group
+        .commit(
+            &svc(),
+            CommitOptions::new().proposal(Proposal::add(bob.key_package().key_package)),
+            NOW,
+        )
+        .unwrap();
+    let observed = observer.process(&svc(), &out.commit, NOW).unwrap();
+    assert!(!observed.is_verified());
+    assert_eq!(observed.sender(), None);
+    assert_eq!(
+        observed.content_type(),
+        mls_engine::codec::ContentType::Commit
+    );
+    assert_eq!(observed.epoch(), 0);
+    let before = observer.to_bytes().unwrap();
+    observer.apply(observed).unwrap();
+    assert_eq!(observer.to_bytes().unwrap(), before);
+    assert_eq!(observer.epoch(), 0);
+}
