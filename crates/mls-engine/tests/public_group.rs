@@ -1154,3 +1154,52 @@ fn encrypted_handshakes_yield_their_header_only() {
     assert_eq!(observer.to_bytes().unwrap(), before);
     assert_eq!(observer.epoch(), 0);
 }
+
+#[test]
+fn every_flipped_byte_of_a_commit_is_refused_unless_it_is_in_a_tag() {
+    // The observer is what a server shares between tasks.
+    fn shareable<T: Send + Sync>() {}
+    shareable::<PublicGroup>();
+    shareable::<Observed>();
+
+    let mut s = Scene::new(1, false);
+    s.add("alice", &["bob", "carol"]);
+    let dave = Client::new(1, "dave");
+    let out = s
+        .member("bob")
+        .commit(
+            &svc(),
+            CommitOptions::new()
+                .proposal(Proposal::add(dave.key_package().key_package))
+                .proposal(Proposal::remove(0))
+                .with_path(),
+            NOW,
+        )
+        .unwrap();
+    let bytes = out.commit.to_bytes().unwrap();
+    let MlsMessageBody::PublicMessage(genuine) = &out.commit.body else {
+        panic!("a PublicMessage")
+    };
+    let before = s.observer.to_bytes().unwrap();
+    let mut accepted = 0;
+    for i in 0..bytes.len() {
+        let mut mutated = bytes.clone();
+        mutated[i] ^= 0x01;
+        let Ok(observed) = s.observer.process_bytes(&svc(), &mutated, 1 << 20, NOW) else {
+            continue;
+        };
+        // Only the parts the signature does not cover and the observer cannot check may
+        // change: the membership tag and the confirmation tag.
+        assert!(observed.is_verified());
+        let message = MlsMessage::decode(&mutated).unwrap();
+        let MlsMessageBody::PublicMessage(m) = &message.body else {
+            panic!("accepted a non-PublicMessage at byte {i}")
+        };
+        assert_eq!(m.content, genuine.content, "byte {i}");
+        assert_eq!(m.auth.signature, genuine.auth.signature, "byte {i}");
+        accepted += 1;
+    }
+    assert_eq!(s.observer.to_bytes().unwrap(), before);
+    // 32-octet membership and confirmation tags (suite 1).
+    assert_eq!(accepted, 64);
+}
