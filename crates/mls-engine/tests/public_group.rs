@@ -1036,6 +1036,24 @@ fn observer_follows_a_group_of_openmls_members() {
         assert_eq!(staged.added()[0].identity, b"fred");
         s.join(fred, &welcome.unwrap());
         s.check();
+
+        // An add-only commit without a path: the new leaf is unmerged at the parents above.
+        let gina = harness::OpenMlsClient::new(b"gina", suite);
+        let gina_kp = gina.key_package().key_package().clone();
+        let i = s.index_of("erin");
+        let out = {
+            let (c, g) = &mut s.members[i];
+            c.add_members_without_path(g, &[gina_kp])
+        };
+        let observed = s.deliver(i, &out.commit);
+        assert_eq!(observed.commit().unwrap().path_leaf(), None);
+        s.join(gina, &out.welcome);
+        s.check();
+        // A view started now from a member's GroupInfo is the one that followed the group.
+        let (c, g) = &s.members[0];
+        let info = decode(&harness::export_group_info(c, g));
+        let fresh = PublicGroup::from_group_info_message(&svc(), &info, None).unwrap();
+        assert_eq!(fresh, s.observer);
     }
 }
 
@@ -1202,4 +1220,78 @@ fn every_flipped_byte_of_a_commit_is_refused_unless_it_is_in_a_tag() {
     assert_eq!(s.observer.to_bytes().unwrap(), before);
     // 32-octet membership and confirmation tags (suite 1).
     assert_eq!(accepted, 64);
+}
+
+#[test]
+fn external_senders_proposals_are_observed_and_committed_by_reference() {
+    use mls_engine::codec::{ExtensionPayload as _, ExternalSender, ExternalSendersExtension};
+    for suite in SUITES {
+        let server = Client::new(suite, "server");
+        let alice = Client::new(suite, "alice");
+        let extension = ExternalSendersExtension {
+            external_senders: vec![ExternalSender {
+                signature_key: server.signer.public_key.clone().into(),
+                credential: Credential::basic(b"server".to_vec()),
+            }],
+        }
+        .to_extension()
+        .unwrap();
+        let group = Group::create(
+            &svc(),
+            GroupConfig::default(),
+            b"with an external sender".to_vec(),
+            alice.suite,
+            alice.own_leaf(),
+            lifetime(),
+            vec![extension],
+        )
+        .unwrap();
+        let info = group.group_info(&svc(), true, true).unwrap();
+        let observer = PublicGroup::from_group_info(&svc(), &info, None).unwrap();
+        let mut s = Scene {
+            suite,
+            members: vec![(alice, group)],
+            observer,
+        };
+        s.add("alice", &["bob", "carol"]);
+        // The external sender proposes removing carol; bob commits it by reference.
+        let proposal = mls_engine::group::external_proposal(
+            &svc(),
+            s.observer.group_context(),
+            0,
+            Proposal::remove(2),
+            &server.signer,
+            b"",
+        )
+        .unwrap();
+        let observed = s.observe(&proposal);
+        assert_eq!(
+            observed.sender(),
+            Some(&ObservedSender::External {
+                index: 0,
+                identity: b"server".to_vec()
+            })
+        );
+        for (_, g) in s.members.iter_mut() {
+            g.process(&svc(), &proposal, NOW).unwrap();
+        }
+        let (staged, _) = s.commit("bob", CommitOptions::new());
+        assert_eq!(staged.removed()[0].identity, b"carol");
+        s.check();
+        // Signed by another key under the external sender's index: refused.
+        let mallory = Client::new(suite, "mallory");
+        let forged = mls_engine::group::external_proposal(
+            &svc(),
+            s.observer.group_context(),
+            0,
+            Proposal::remove(1),
+            &mallory.signer,
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            refuses(&s.observer, &forged),
+            PublicGroupError::BadSignature
+        );
+    }
 }
