@@ -1295,3 +1295,36 @@ fn external_senders_proposals_are_observed_and_committed_by_reference() {
         );
     }
 }
+
+#[test]
+fn malformed_state_bytes_are_typed_errors() {
+    let mut s = Scene::new(1, false);
+    s.add("alice", &["bob"]);
+    let bytes = s.observer.to_bytes().unwrap();
+    for cut in [0, 1, 2, 3, bytes.len() / 2, bytes.len() - 1] {
+        assert!(matches!(
+            PublicGroup::from_bytes(&bytes[..cut]),
+            Err(PublicGroupError::Codec(_))
+        ));
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        PublicGroup::from_bytes(&longer),
+        Err(PublicGroupError::Codec(_))
+    ));
+    let mut version = bytes.clone();
+    version[1] = 9;
+    assert_eq!(
+        PublicGroup::from_bytes(&version),
+        Err(PublicGroupError::UnknownStateVersion(9))
+    );
+    // Every single-byte flip either fails to decode with a typed error or decodes (no panic).
+    for i in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 0x80;
+        let _ = PublicGroup::from_bytes(&flipped);
+    }
+    // The tree must be a tree.
+    assert!(PublicGroup::from_parts(&s.observer.hot_state_to_bytes().unwrap(), &[1, 2]).is_err());
+}
