@@ -118,6 +118,9 @@ pub enum PublicGroupError {
         /// The epoch the observation was made in.
         observed: u64,
     },
+    /// §11.2, §12.1.5: a ReInit was committed; the group accepts no further messages.
+    #[error("the group was reinitialised; it is closed")]
+    ReInitCommitted,
     /// The Welcome's cipher suite or its `new_member` entries do not match the Commit's Adds
     /// (§12.4.3.1: one `EncryptedGroupSecrets` per new member).
     #[error("the Welcome's recipients do not match the commit's Adds")]
@@ -185,6 +188,7 @@ impl From<GroupError> for PublicGroupError {
             GroupError::BadGroupInfoSignature => Self::BadGroupInfoSignature,
             GroupError::Codec(e) => Self::Codec(e),
             GroupError::Tree(e) => Self::Tree(e),
+            GroupError::ReInitCommitted => Self::ReInitCommitted,
             other => Self::Engine(other),
         }
     }

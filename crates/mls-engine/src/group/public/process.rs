@@ -49,7 +49,7 @@ impl PublicGroup {
     /// proposal's validity (§12.1); a Commit's proposal list, new tree and transcript
     /// ([`StagedPublicCommit`]). A PrivateMessage of this group yields its cleartext header,
     /// [`Observed::Unverified`]. `now` is the time (seconds since the Unix epoch) KeyPackage
-    /// lifetimes are checked at.
+    /// lifetimes are checked at. After a committed ReInit every message is refused.
     pub fn process(
         &self,
         services: &Services<'_>,
@@ -60,6 +60,9 @@ impl PublicGroup {
             return Err(PublicGroupError::UnexpectedWireFormat(
                 message.wire_format(),
             ));
+        }
+        if self.reinit.is_some() {
+            return Err(PublicGroupError::ReInitCommitted);
         }
         match &message.body {
             MlsMessageBody::PublicMessage(m) => self.process_public(services, m, now),
