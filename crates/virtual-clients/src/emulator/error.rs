@@ -3,6 +3,7 @@
 use mls_engine::codec::{CodecError, LeafSignatureError};
 use mls_engine::crypto::CryptoError;
 use mls_engine::extensions::{AppDataError, SafeAadError};
+use mls_engine::framing::private::PrivateMessageError;
 use mls_engine::group::GroupError;
 use mls_engine::messages::CreationError;
 
@@ -12,11 +13,11 @@ use crate::reuse_guard::ReuseGuardError;
 use crate::wire::WireError;
 
 /// Why an emulator client operation failed. Nothing of the client changed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmulatorError {
     /// The engine refused the operation or message.
     #[error(transparent)]
-    Group(#[from] GroupError),
+    Group(GroupError),
     /// Emulation-epoch secrets could not be derived.
     #[error(transparent)]
     Epoch(#[from] EpochError),
@@ -87,4 +88,25 @@ pub enum EmulatorError {
     /// virtual client any more and does nothing further.
     #[error("this emulator client was removed from the emulation group")]
     Removed,
+}
+
+/// The engine's error, or the emulator's own error a hook of ours (the sibling re-derivation
+/// resolver, the reuse guard) gave the engine, unpacked.
+impl From<GroupError> for EmulatorError {
+    fn from(e: GroupError) -> Self {
+        match &e {
+            GroupError::OwnLeafResolver(hook) => {
+                if let Some(ours) = hook.downcast_ref::<EmulatorError>() {
+                    return ours.clone();
+                }
+            }
+            GroupError::PrivateMessage(PrivateMessageError::ReuseGuard(hook)) => {
+                if let Some(guard) = ReuseGuardError::from_hook(hook) {
+                    return EmulatorError::ReuseGuard(guard);
+                }
+            }
+            _ => {}
+        }
+        EmulatorError::Group(e)
+    }
 }

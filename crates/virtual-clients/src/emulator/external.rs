@@ -117,30 +117,24 @@ impl EmulatorClient {
             .suite(group_info.group_context.cipher_suite)?;
         let resolver = SiblingLeafResolver::new(&self.epochs, emu, higher);
         let with_resolver = services.with_own_leaf_resolver(&resolver);
-        let result = Group::follow_external_commit(
+        let group = Group::follow_external_commit(
             &with_resolver,
             self.config,
             group_info,
             ratchet_tree,
             commit,
             now,
-        );
-        let found = resolver.found.into_inner();
-        let group = match (result, found) {
-            (Ok(group), Some(Ok(found))) => {
-                self.replace_group(group, found.leaf);
-                if let Some(slot) = self.epochs.get_mut(found.index) {
-                    *slot = found.punctured;
-                }
-                group_id
-            }
-            (Err(_), Some(Err(derivation))) => return Err(derivation),
-            (Err(e), _) => return Err(e.into()),
-            (Ok(_), _) => return Err(EmulatorError::MissingDerivationInfo),
-        };
+        )?;
+        let sibling = resolver
+            .into_derived()
+            .ok_or(EmulatorError::MissingDerivationInfo)?;
+        self.replace_group(group, sibling.leaf);
+        if let Some(slot) = self.epochs.get_mut(sibling.index) {
+            *slot = sibling.punctured;
+        }
         self.external_joins.remove(announced);
         self.prune_epochs();
-        Ok(group)
+        Ok(group_id)
     }
 
     /// The group IDs announced with `ExternalJoin` (by siblings, or by us and accepted) and

@@ -208,22 +208,12 @@ impl EmulatorClient {
         let with_resolver = services.with_own_leaf_resolver(&resolver);
         // The engine leaves the group unchanged on error; the punctured epoch is installed
         // only on success.
-        let result = entry.group.process_bytes(&with_resolver, bytes, now);
-        let found = resolver.found.into_inner();
-        let processed = match result {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(match found {
-                    Some(Err(derivation)) => derivation,
-                    _ => e.into(),
-                })
-            }
-        };
+        let processed = entry.group.process_bytes(&with_resolver, bytes, now)?;
         let mut new_leaf = None;
         let mut punctured = None;
-        if let Some(Ok(found)) = found {
-            new_leaf = Some(found.leaf);
-            punctured = Some((found.index, found.punctured));
+        if let Some(sibling) = resolver.into_derived() {
+            new_leaf = Some(sibling.leaf);
+            punctured = Some((sibling.index, sibling.punctured));
         }
         if let ProcessedMessage::Commit { own, .. } = &processed {
             if *own {

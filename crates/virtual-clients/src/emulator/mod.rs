@@ -89,6 +89,7 @@ mod sibling_leaf;
 mod state;
 mod state_codec;
 
+pub use emulation::EmulationOutcome;
 pub use error::EmulatorError;
 pub use retention::RETAINED_EPOCHS;
 pub use state::EmulatorClient;
