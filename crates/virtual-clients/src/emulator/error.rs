@@ -84,6 +84,13 @@ pub enum EmulatorError {
     /// inconsistent; nothing was installed.
     #[error(transparent)]
     Transfer(#[from] crate::transfer::TransferError),
+    /// An external commit of ours into this group is pending already: confirm or abandon it
+    /// first.
+    #[error("an external join into this group is pending")]
+    ExternalJoinPending,
+    /// No external commit of ours into this group is pending.
+    #[error("no external join into this group is pending")]
+    NoPendingExternalJoin,
     /// A commit of the emulation group removed this emulator client: it holds nothing of the
     /// virtual client any more and does nothing further.
     #[error("this emulator client was removed from the emulation group")]
@@ -108,5 +115,74 @@ impl From<GroupError> for EmulatorError {
             _ => {}
         }
         EmulatorError::Group(e)
+    }
+}
+
+/// What an application (or the device runtime) does after an [`EmulatorError`]
+/// ([`EmulatorError::recovery`]). In every case the client's state is unchanged by the failed
+/// call (docs/decisions.md E-vc16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The client is behind: process what the delivery service holds for it (the emulation
+    /// group first, then the group concerned) and retry the operation or message.
+    RetryAfterProcessing,
+    /// The client cannot follow this higher-level group any more (it refused a message the
+    /// service accepted, or its leaf there is gone): rejoin it by external commit (resync,
+    /// [`crate::emulator::EmulatorClient::announce_external_join`]).
+    Resync,
+    /// The operation or input is invalid as such (unknown group, a forged or malformed
+    /// message, a request the group's state does not allow): report it, do not retry it.
+    /// A message refused this way that the delivery service nevertheless accepted into a
+    /// group's log means the client lags that group: treat it as [`Recovery::Resync`].
+    Refused,
+    /// The client's state is unusable (removed from the emulation group, a stored state that
+    /// does not load, a cipher suite that is not available): wipe it; the device must be added
+    /// anew.
+    Fatal,
+}
+
+impl EmulatorError {
+    /// What to do after this error (see [`Recovery`]).
+    pub fn recovery(&self) -> Recovery {
+        use EmulatorError as E;
+        match self {
+            E::Group(e) => group_recovery(e),
+            // The newest emulation epoch could not be exported: the emulation state is broken.
+            E::Epoch(_) => Recovery::Fatal,
+            // A sibling's leaf that does not re-derive; an emulation epoch we do not hold may
+            // be one we have not processed yet.
+            E::UnknownEpochId => Recovery::RetryAfterProcessing,
+            E::Derivation(_) | E::MissingDerivationInfo => Recovery::Resync,
+            E::Wire(_) | E::Codec(_) | E::LeafSignature(_) | E::SafeAad(_) => Recovery::Refused,
+            // The message was not sent; a new attempt draws a new generation.
+            E::ReuseGuard(_) => Recovery::RetryAfterProcessing,
+            E::Crypto(_) | E::AppData(_) => Recovery::Fatal,
+            E::Creation(_) => Recovery::Refused,
+            E::UnknownGroup
+            | E::GroupExists
+            | E::NoPendingCommit
+            | E::UnknownKeyPackageRef
+            | E::MalformedUpload(_)
+            | E::NoExternalJoin
+            | E::ExternalJoinPending
+            | E::NoPendingExternalJoin
+            | E::Transfer(_) => Recovery::Refused,
+            E::UnsupportedStateVersion(_) | E::MalformedState(_) | E::Removed => Recovery::Fatal,
+        }
+    }
+}
+
+/// The recovery of an engine error.
+fn group_recovery(e: &GroupError) -> Recovery {
+    use GroupError as G;
+    match e {
+        // Behind (or ahead of) the group: process the log, then retry.
+        G::FutureEpoch { .. } | G::CommitPending => Recovery::RetryAfterProcessing,
+        // Our leaf is gone or the group is closed.
+        G::NotAMember | G::ReInitCommitted => Recovery::Resync,
+        G::UnknownStateVersion(_) | G::MalformedState(_) => Recovery::Fatal,
+        // Everything else refuses one message or request (stale, forged, malformed, not
+        // allowed in this state); the group itself is fine.
+        _ => Recovery::Refused,
     }
 }

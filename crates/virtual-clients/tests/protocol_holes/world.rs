@@ -98,4 +98,19 @@ impl World {
         self.carol.process_bytes(&svc(), &b, NOW).unwrap();
         out
     }
+
+    /// A new emulation epoch: `alice[by]` commits (with path) in the emulation group, the
+    /// service accepts it, every sibling processes it.
+    pub fn next_emulation_epoch(&mut self, by: usize) {
+        let out = self.alice[by]
+            .commit_emulation(&svc(), CommitOptions::new().with_path(), NOW)
+            .unwrap();
+        self.alice[by].confirm_emulation_commit(&svc()).unwrap();
+        let b = bytes(&out.commit);
+        for (i, device) in self.alice.iter_mut().enumerate() {
+            if i != by {
+                device.process_emulation(&svc(), &b, NOW).unwrap();
+            }
+        }
+    }
 }
