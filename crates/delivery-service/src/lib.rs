@@ -134,3 +134,8 @@ pub trait DeliveryService {
     /// one to state in [`SendRequest::external_commit`].
     fn group_info(&mut self, group_id: &GroupId) -> Result<(u64, Payload), ServiceError>;
 }
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod metrics;

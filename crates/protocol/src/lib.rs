@@ -13,6 +13,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`auth`] | [`SignedRequest`], [`SignedSubscribe`], [`Push`]: request signatures, push frames |
 //! | [`ids`] | [`ClientId`], [`GroupId`], [`Sequence`], [`VcSequence`], [`MessageId`], [`MailboxCursor`] |
 //! | [`payload`] | [`Payload`], shared opaque bytes |
 //! | [`request`] | [`Request`] and its bodies |
@@ -21,12 +22,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod delivery;
 pub mod ids;
 pub mod payload;
 pub mod request;
 pub mod response;
 
+pub use auth::{AuthenticatedRequest, Authenticator, Push, SignedRequest, SignedSubscribe};
 pub use delivery::{
     Delivered, EmulatorView, GroupMessage, GroupStatus, MailboxItem, WelcomeDelivery,
 };

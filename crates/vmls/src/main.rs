@@ -32,6 +32,8 @@ enum Command {
     /// Benchmark the draft's §8-§9 scenario: U users × D devices in G groups, as virtual
     /// clients and with one leaf per device (table, CSV and SVG plot).
     Bench(bench::BenchArgs),
+    /// Run the delivery service (docs/protocol.md) until SIGTERM or ctrl-c.
+    Serve(delivery_service::config::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,13 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+        }
+        Command::Serve(args) => {
+            if let Err(e) = delivery_service::http::serve_blocking(args.into()) {
+                eprintln!("vmls serve: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
         }
         Command::Bench(args) => {
             if let Err(e) = bench::main(&args) {
