@@ -24,7 +24,7 @@
 //! the PPRF without puncturing it, so a message found inconsistent later changes nothing) and
 //! then [`ReceivedDerivation::puncture`] once the message is accepted.
 
-use mls_engine::codec::{Extension, KeyPackage, LeafNode, LeafSignatureError};
+use mls_engine::codec::{KeyPackage, LeafNode, LeafSignatureError};
 use mls_engine::crypto::{
     CipherSuite, CryptoError, HpkeKeyPair, MlsCrypto as _, Secret, SignatureKeyPair, SuiteProvider,
 };
@@ -376,13 +376,6 @@ pub fn derive_from_parts(
 /// The `DerivationInfoExtension` of a LeafNode, if it has one.
 pub fn derivation_info_of(leaf: &LeafNode) -> Result<Option<DerivationInfoExtension>, WireError> {
     DerivationInfoExtension::find_in(&leaf.extensions)
-}
-
-/// The `0xF0C1` extension carrying `derivation_info`.
-pub fn derivation_info_extension(
-    derivation_info: &DerivationInfoExtension,
-) -> Result<Extension, WireError> {
-    derivation_info.to_extension()
 }
 
 #[cfg(test)]

@@ -28,7 +28,6 @@
 
 use mls_engine::codec::{decode_exact, CodecError};
 use mls_engine::crypto::{CipherSuite, CryptoError, MlsCrypto as _, Secret, SuiteProvider};
-use mls_engine::extensions::ComponentId;
 use mls_engine::group::{Group, GroupError, Services};
 use tls_codec::{
     SecretVLBytes, Serialize as _, Size as _, TlsDeserialize, TlsDeserializeBytes, TlsSerialize,
@@ -38,9 +37,7 @@ use tls_codec::{
 use crate::pprf::{Pprf, PprfError};
 use crate::wire::{DerivationInfoExtension, EpochInfoTbe, WireError};
 
-/// The component ID of virtual clients (DESIGN §5 row 1): the draft's `XXX` in
-/// `SafeExportSecret(XXX)`, and the SafeAAD component of `VirtualClientAction` (row 13).
-pub const VC_COMPONENT_ID: ComponentId = 0x0000_0006;
+pub use crate::wire::VC_COMPONENT_ID;
 
 /// The version of the [`EmulationEpochSecrets::to_bytes`] format.
 pub const EPOCH_STATE_VERSION: u16 = 1;

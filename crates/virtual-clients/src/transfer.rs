@@ -32,7 +32,7 @@
 //!   opaque group<V>;                   /* Group::to_bytes, without a pending commit */
 //!   VirtualClientLeaf leaf;
 //!   UpdateLeaf updates<V>;
-//! } GroupState;                        /* NewDeviceState.group_states */
+//! } TransferredGroup;                        /* NewDeviceState.group_states */
 //!
 //! struct {
 //!   KeyPackage key_package;
@@ -55,7 +55,7 @@
 //!                                         epoch_id, epoch_encryption_key, punctured PPRF */
 //!   KeyPackageKeys key_package_keys<V>;
 //!   UploadedKeyPackageRef uploaded_key_packages<V>;
-//!   GroupState group_states<V>;
+//!   TransferredGroup group_states<V>;
 //! } DeviceState;
 //! ```
 //!
@@ -116,9 +116,10 @@ pub struct UpdateLeaf {
     pub leaf: VirtualClientLeaf,
 }
 
-/// `GroupState` (`NewDeviceState.group_states`): one higher-level group of the virtual client.
+/// `TransferredGroup` (`NewDeviceState.group_states`): one higher-level group of the
+/// virtual client.
 #[derive(Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
-pub struct GroupState {
+pub struct TransferredGroup {
     /// `Group::to_bytes` of the group, without a pending commit.
     pub group: SecretVLBytes,
     /// The virtual client's leaf in it.
@@ -174,7 +175,7 @@ pub struct DeviceState {
     /// Unused KeyPackages siblings announced in a `KeyPackageUpload`.
     pub uploaded_key_packages: Vec<UploadedKeyPackageRef>,
     /// The higher-level groups.
-    pub group_states: Vec<GroupState>,
+    pub group_states: Vec<TransferredGroup>,
 }
 
 /// `EmulationMessage`: the application data of every emulation-group PrivateMessage.
@@ -233,7 +234,7 @@ pub(crate) use redacted_debug;
 redacted_debug!(
     VirtualClientLeaf,
     UpdateLeaf,
-    GroupState,
+    TransferredGroup,
     KeyPackageKeys,
     DeviceState,
     EmulationMessage
@@ -251,7 +252,7 @@ mod tests {
         };
         let message = EmulationMessage::DeviceState(DeviceState {
             emulation_epochs: vec![SecretVLBytes::new(vec![0xab; 4])],
-            group_states: vec![GroupState {
+            group_states: vec![TransferredGroup {
                 group: SecretVLBytes::new(vec![0xab; 4]),
                 leaf,
                 updates: vec![],

@@ -29,16 +29,18 @@
 //! ```
 //!
 //! The AAD is the raw `epoch_id` octets (not their `opaque<V>` encoding). A
-//! `VirtualClientAction` is the SafeAAD item of [`crate::epoch::VC_COMPONENT_ID`] (row 13).
+//! `VirtualClientAction` is the SafeAAD item of [`VC_COMPONENT_ID`] (row 13).
 
 use mls_engine::codec::{
     decode_exact, encode, CodecError, Extension, ExtensionType, KeyPackageRef,
 };
 use mls_engine::crypto::{CryptoError, MlsCrypto as _, SuiteProvider};
-use mls_engine::extensions::SafeAadItem;
+use mls_engine::extensions::{ComponentId, SafeAadItem};
 use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
 
-use crate::epoch::VC_COMPONENT_ID;
+/// The component ID of virtual clients (DESIGN §5 row 1): the draft's `XXX` in
+/// `SafeExportSecret(XXX)`, and the SafeAAD component of `VirtualClientAction` (row 13).
+pub const VC_COMPONENT_ID: ComponentId = 0x0000_0006;
 
 /// The LeafNode extension type of [`DerivationInfoExtension`]: `0xF0C1`, in the private-use
 /// range of the MLS Extension Types registry (DESIGN §5 row 7). Leaves that carry it list it

@@ -23,7 +23,7 @@ use virtual_clients::emulator::EmulatorClient;
 use virtual_clients::emulator::EmulatorError;
 use virtual_clients::epoch::EmulationEpochSecrets;
 use virtual_clients::transfer::{
-    DeviceState, EmulationMessage, GroupState, KeyPackageKeys, TransferError, UpdateLeaf,
+    DeviceState, EmulationMessage, KeyPackageKeys, TransferError, TransferredGroup, UpdateLeaf,
     UploadedKeyPackageRef, VirtualClientLeaf, DEVICE_STATE,
 };
 
@@ -706,7 +706,7 @@ fn a_malformed_or_inconsistent_transfer_changes_nothing() {
         // A group state that does not decode.
         (
             device_state(DeviceState {
-                group_states: vec![GroupState {
+                group_states: vec![TransferredGroup {
                     group: SecretVLBytes::new(vec![0, 2, 0]),
                     leaf: leaf(&[1; 32], &held),
                     updates: vec![],
@@ -718,7 +718,7 @@ fn a_malformed_or_inconsistent_transfer_changes_nothing() {
         // A group whose leaf secret is not that of its own leaf.
         (
             device_state(DeviceState {
-                group_states: vec![GroupState {
+                group_states: vec![TransferredGroup {
                     group: SecretVLBytes::new(plain(CS1, "alice", b"new").to_bytes().unwrap()),
                     leaf: leaf(&[1; 32], &held),
                     updates: vec![],
@@ -730,7 +730,7 @@ fn a_malformed_or_inconsistent_transfer_changes_nothing() {
         // A group whose leaf is of another credential than the virtual client's.
         (
             device_state(DeviceState {
-                group_states: vec![GroupState {
+                group_states: vec![TransferredGroup {
                     group: SecretVLBytes::new(plain(CS1, "x", b"new").to_bytes().unwrap()),
                     leaf: leaf(&[1; 32], &held),
                     updates: vec![],
@@ -742,7 +742,7 @@ fn a_malformed_or_inconsistent_transfer_changes_nothing() {
         // A group with a pending commit.
         (
             device_state(DeviceState {
-                group_states: vec![GroupState {
+                group_states: vec![TransferredGroup {
                     group: SecretVLBytes::new(pending.to_bytes().unwrap()),
                     leaf: leaf(&[1; 32], &held),
                     updates: vec![],
@@ -755,12 +755,12 @@ fn a_malformed_or_inconsistent_transfer_changes_nothing() {
         (
             device_state(DeviceState {
                 group_states: vec![
-                    GroupState {
+                    TransferredGroup {
                         group: SecretVLBytes::new(c1.to_bytes().unwrap()),
                         leaf: leaf(&[1; 32], &held),
                         updates: vec![],
                     },
-                    GroupState {
+                    TransferredGroup {
                         group: SecretVLBytes::new(c1.to_bytes().unwrap()),
                         leaf: leaf(&[1; 32], &held),
                         updates: vec![],
@@ -790,7 +790,7 @@ fn a_malformed_or_inconsistent_transfer_changes_nothing() {
 fn emulation_message_layout() {
     // struct { uint16 message_type = 1; DeviceState device_state; } with
     // DeviceState { opaque emulation_epochs<V><V>; KeyPackageKeys key_package_keys<V>;
-    //               UploadedKeyPackageRef uploaded_key_packages<V>; GroupState group_states<V>; }
+    //               UploadedKeyPackageRef uploaded_key_packages<V>; TransferredGroup group_states<V>; }
     let message = EmulationMessage::DeviceState(DeviceState {
         emulation_epochs: vec![SecretVLBytes::new(vec![0xe1, 0xe2])],
         key_package_keys: vec![],
@@ -800,7 +800,7 @@ fn emulation_message_layout() {
             leaf_index: 2,
             random: VLBytes::new(vec![0xaa, 0xbb]),
         }],
-        group_states: vec![GroupState {
+        group_states: vec![TransferredGroup {
             group: SecretVLBytes::new(vec![0x67]),
             leaf: leaf(&[0x5e], &[0x0e]),
             updates: vec![UpdateLeaf {

@@ -1,7 +1,7 @@
 //! Externally joining higher-level groups with the virtual client (draft §5.5.2).
 //!
 //! 1. The acting emulator client sends an emulation-group Commit whose SafeAAD item of
-//!    component [`crate::epoch::VC_COMPONENT_ID`] is the `ExternalJoin { group_id }` action
+//!    component [`crate::wire::VC_COMPONENT_ID`] is the `ExternalJoin { group_id }` action
 //!    ([`EmulatorClient::announce_external_join`]).
 //! 2. Once that Commit is accepted, it joins `group_id` by external commit
 //!    ([`EmulatorClient::join_by_external_commit`]) with a LeafNode and UpdatePath derived from
@@ -23,7 +23,9 @@ use mls_engine::group::{CommitOptions, CommitOutput, ExternalCommitOptions, Grou
 use mls_engine::tree::RatchetTree;
 use tls_codec::VLBytes;
 
-use super::{with_action, EmulatorClient, EmulatorError, HigherGroup, LeafState, Rederive};
+use super::emulation::with_action;
+use super::sibling_leaf::SiblingLeafResolver;
+use super::{EmulatorClient, EmulatorError, HigherGroup, LeafState};
 use crate::wire::{ExternalJoin, VirtualClientAction};
 
 impl EmulatorClient {
@@ -113,7 +115,7 @@ impl EmulatorClient {
         let higher = services
             .crypto
             .suite(group_info.group_context.cipher_suite)?;
-        let resolver = Rederive::new(&self.epochs, emu, higher);
+        let resolver = SiblingLeafResolver::new(&self.epochs, emu, higher);
         let with_resolver = services.with_own_leaf_resolver(&resolver);
         let result = Group::follow_external_commit(
             &with_resolver,

@@ -9,14 +9,14 @@ use mls_engine::crypto::CryptoProvider;
 use mls_engine::group::{CommitOptions, CommitOutput, Group, GroupStatus, Services};
 use tls_codec::SecretVLBytes;
 
-use super::state::{
+use super::state_codec::{
     key_package_keys, leaf_from, leaf_to, own_key_package, update_to, uploaded_from, uploaded_to,
 };
 use super::{EmulatorClient, EmulatorError, HigherGroup};
 use crate::derivation::{derivation_info_of, derive_for_receiver, DerivationError};
 use crate::epoch::EmulationEpochSecrets;
 use crate::pprf::PprfError;
-use crate::transfer::{DeviceState, EmulationMessage, GroupState, TransferError};
+use crate::transfer::{DeviceState, EmulationMessage, TransferError, TransferredGroup};
 
 fn inconsistent(what: &'static str) -> EmulatorError {
     TransferError::Inconsistent(what).into()
@@ -110,7 +110,7 @@ impl EmulatorClient {
         for g in groups {
             let mut group = g.group.clone();
             group.clear_pending_commit();
-            state.group_states.push(GroupState {
+            state.group_states.push(TransferredGroup {
                 group: SecretVLBytes::new(group.to_bytes()?),
                 leaf: leaf_to(&g.leaf),
                 updates: g.updates.iter().map(update_to).collect(),
