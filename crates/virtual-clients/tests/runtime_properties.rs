@@ -513,12 +513,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn run(emulators: usize, plains: usize, ops: &[Op]) -> R<()> {
+fn run(emulators: usize, plains: usize, ops: &[Op]) -> R<delivery_service::DeliveryStats> {
     let mut w = World::new(emulators, plains)?;
     for (n, op) in ops.iter().enumerate() {
         w.apply(op).map_err(|e| format!("op {n} {op:?}: {e}"))?;
     }
-    Ok(())
+    Ok(w.service.stats())
 }
 
 #[test]
@@ -554,7 +554,9 @@ fn a_fixed_case_with_every_operation() {
         Op::RemovePlain { by: 0 },
         Op::Send { who: 4 },
     ];
-    run(3, 2, &ops).unwrap();
+    let stats = run(3, 2, &ops).unwrap();
+    // The races were real: the service refused the losers.
+    assert!(stats.rejected >= 3, "{stats:?}");
 }
 
 fn proptest_config(cases: u32) -> ProptestConfig {
@@ -578,7 +580,7 @@ proptest! {
         plains in 2usize..=3,
         ops in proptest::collection::vec(op(), 3..10),
     ) {
-        if let Err(e) = run(emulators, plains, &ops) {
+        if let Err(e) = run(emulators, plains, &ops).map(|_| ()) {
             panic!("{e}\nemulators {emulators}, plains {plains}, ops {ops:?}");
         }
     }
