@@ -17,6 +17,7 @@
 //! | [`welcome`] | §12.4.3.1 building and opening Welcome messages |
 //! | [`messages`] | §5.3.1 credential validation, §7.2-§7.3 LeafNode and §10 KeyPackage creation and validation |
 //! | [`extensions`] | draft-ietf-mls-extensions-08 §4: component labels, Safe HPKE/signatures, the Exporter Tree, AppDataDictionary, SafeAAD |
+//! | [`hook`] | the error type of the application hooks (H2, H4) |
 //! | [`group`] | §8-§12 the client state machine: create, join, propose, commit, process; state as bytes |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -26,6 +27,7 @@ pub mod crypto;
 pub mod extensions;
 pub mod framing;
 pub mod group;
+pub mod hook;
 pub mod messages;
 pub mod parallel;
 pub mod schedule;

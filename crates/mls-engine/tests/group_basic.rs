@@ -141,7 +141,7 @@ fn reuse_guard_from_the_sender() {
     let mut g = TestGroup::new(SUITES[1], 2, true, HandshakeWireFormat::Public);
     let guard = |nonce: &mls_engine::crypto::Secret| {
         let b = nonce.as_bytes();
-        [b[0], b[1], b[2], b[3]]
+        Ok([b[0], b[1], b[2], b[3]])
     };
     let message = g.members[0]
         .group

@@ -354,6 +354,7 @@ fn sibling_commits_and_updates_from_our_own_leaf() {
     use mls_engine::codec::LeafNode;
     use mls_engine::crypto::HpkeKeyPair;
     use mls_engine::group::{OwnLeafResolver, SiblingCommitSecrets};
+    use mls_engine::hook::HookError;
     use mls_engine::messages::HpkeKeySource;
 
     struct Shared {
@@ -361,18 +362,19 @@ fn sibling_commits_and_updates_from_our_own_leaf() {
         path_secret_0: Secret,
     }
     impl OwnLeafResolver for Shared {
-        fn commit_secrets(&self, new_leaf: &LeafNode) -> Option<SiblingCommitSecrets> {
-            (new_leaf.encryption_key.as_slice() == self.leaf_key.public_key.as_slice()).then(|| {
-                SiblingCommitSecrets {
+        fn commit_secrets(&self, new_leaf: &LeafNode) -> Result<SiblingCommitSecrets, HookError> {
+            (new_leaf.encryption_key.as_slice() == self.leaf_key.public_key.as_slice())
+                .then(|| SiblingCommitSecrets {
                     leaf_key: self.leaf_key.clone(),
                     path_secret_0: self.path_secret_0.clone(),
                     signature_key: None,
-                }
-            })
+                })
+                .ok_or(HookError::Unsupported)
         }
-        fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<HpkeKeyPair> {
+        fn update_leaf_key(&self, new_leaf: &LeafNode) -> Result<HpkeKeyPair, HookError> {
             (new_leaf.encryption_key.as_slice() == self.leaf_key.public_key.as_slice())
                 .then(|| self.leaf_key.clone())
+                .ok_or(HookError::Unsupported)
         }
     }
 

@@ -31,6 +31,7 @@ use mls_engine::group::{
     CommitOptions, ExternalCommitOptions, Group, GroupConfig, GroupError, HandshakeWireFormat,
     LeafSecrets, OwnLeaf, OwnLeafResolver, ProcessedMessage, Services, SiblingCommitSecrets,
 };
+use mls_engine::hook::HookError;
 use mls_engine::messages::{CreationError, HpkeKeySource, KeyPackageParams, LeafNodeParams};
 use mls_engine::schedule::{RatchetType, SecretTree};
 use mls_engine::tree::{LeafIndex, TreeKemError};
@@ -183,19 +184,21 @@ impl Resolver {
 }
 
 impl OwnLeafResolver for Resolver {
-    fn commit_secrets(&self, new_leaf: &LeafNode) -> Option<SiblingCommitSecrets> {
+    fn commit_secrets(&self, new_leaf: &LeafNode) -> Result<SiblingCommitSecrets, HookError> {
         self.seen.borrow_mut().push(new_leaf.clone());
-        self.commit.clone()
+        self.commit.clone().ok_or(HookError::Unsupported)
     }
 
-    fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<HpkeKeyPair> {
+    fn update_leaf_key(&self, new_leaf: &LeafNode) -> Result<HpkeKeyPair, HookError> {
         self.seen.borrow_mut().push(new_leaf.clone());
-        self.update.clone()
+        self.update.clone().ok_or(HookError::Unsupported)
     }
 
-    fn external_init_seed(&self, new_leaf: &LeafNode) -> Option<Secret> {
+    fn external_init_seed(&self, new_leaf: &LeafNode) -> Result<Secret, HookError> {
         self.seen.borrow_mut().push(new_leaf.clone());
-        self.external_init_seed.clone()
+        self.external_init_seed
+            .clone()
+            .ok_or(HookError::Unsupported)
     }
 }
 
@@ -1169,7 +1172,7 @@ fn h4_reuse_guard_from_the_nonce_in_a_group() {
         let seen: RefCell<Vec<Vec<u8>>> = RefCell::new(Vec::new());
         let f = |nonce: &Secret| {
             seen.borrow_mut().push(nonce.as_bytes().to_vec());
-            guard_of(nonce.as_bytes())
+            Ok(guard_of(nonce.as_bytes()))
         };
         for round in 0..2u8 {
             let data = [round; 5];
@@ -1233,7 +1236,7 @@ fn h4_reuse_guard_recomputed_from_the_secret_tree() {
         let seen = RefCell::new(None);
         let f = |nonce: &Secret| {
             *seen.borrow_mut() = Some(nonce.as_bytes().to_vec());
-            guard_of(nonce.as_bytes())
+            Ok(guard_of(nonce.as_bytes()))
         };
         let message = protect_private(
             cs,

@@ -34,12 +34,13 @@
 //! `x` up front, computes the guard inside the closure and keeps the outcome; the caller then
 //! calls [`ReuseGuardSender::finish`] and discards the message if it returns an error.
 
-use core::cell::RefCell;
+use core::cell::Cell;
 
 use aes::Aes128;
 use fpe::ff1::{FlexibleNumeralString, InvalidRadix, NumeralStringError, FF1};
 use mls_engine::crypto::{CryptoError, Secret, SuiteProvider};
 use mls_engine::framing::private::REUSE_GUARD_LEN;
+use mls_engine::hook::HookError;
 use tls_codec::{Serialize as _, TlsSerialize, TlsSize, VLBytes};
 use zeroize::Zeroize;
 
@@ -100,6 +101,14 @@ pub enum ReuseGuardError {
     /// called the closure).
     #[error("no reuse guard was computed")]
     NotComputed,
+}
+
+impl ReuseGuardError {
+    /// The reuse-guard error inside an engine error `HookError` of `ReuseGuard::FromNonce`,
+    /// if it is one.
+    pub fn from_hook(hook: &HookError) -> Option<Self> {
+        hook.downcast_ref::<Self>().cloned()
+    }
 }
 
 /// `KDFLabel` of RFC 9420 §8, the `info` of `ExpandWithLabel`.
@@ -290,26 +299,25 @@ pub fn emulator_leaf_index(
     Ok(x % leaves)
 }
 
-/// The reuse guard of one outgoing PrivateMessage, for `mls-engine`'s infallible
+/// The reuse guard of one outgoing PrivateMessage, for `mls-engine`'s
 /// `ReuseGuard::FromNonce` closure.
 ///
 /// [`ReuseGuardSender::new`] checks `leaf_index < leaves` and draws `x`; the closure
 /// [`ReuseGuardSender::guard_for`] derives `prp_key` from the nonce the engine passes and
-/// encrypts `x`, keeping the outcome; [`ReuseGuardSender::finish`] returns the guard used or
-/// the error. If `finish` fails the message must be discarded: the closure then returned
-/// four zero octets, which carry no uniqueness guarantee.
+/// encrypts `x`. If that fails the engine refuses to encrypt with the [`ReuseGuardError`]
+/// inside its `HookError` (see [`ReuseGuardError::from_hook`]).
+/// [`ReuseGuardSender::finish`] returns the guard used.
 ///
 /// ```text
 /// let sender = ReuseGuardSender::with_random(suite, &leaf_secret, my_index, leaves)?;
 /// let f = |nonce: &Secret| sender.guard_for(nonce);
 /// let message = group.encrypt_application_with(services, data, aad, ReuseGuard::FromNonce(&f))?;
-/// sender.finish()?; // on error, drop `message`
 /// ```
 pub struct ReuseGuardSender<'a> {
     suite: &'a dyn SuiteProvider,
     leaf_secret: &'a Secret,
     x: u32,
-    outcome: RefCell<Option<Result<[u8; REUSE_GUARD_LEN], ReuseGuardError>>>,
+    used: Cell<Option<[u8; REUSE_GUARD_LEN]>>,
 }
 
 impl core::fmt::Debug for ReuseGuardSender<'_> {
@@ -333,7 +341,7 @@ impl<'a> ReuseGuardSender<'a> {
             suite,
             leaf_secret,
             x,
-            outcome: RefCell::new(None),
+            used: Cell::new(None),
         })
     }
 
@@ -352,24 +360,21 @@ impl<'a> ReuseGuardSender<'a> {
     }
 
     /// The guard for the generation whose nonce is `key_schedule_nonce` (the body of the
-    /// `ReuseGuard::FromNonce` closure). On failure returns zeros and remembers the error
-    /// for [`ReuseGuardSender::finish`]; a failure is never overwritten by a later success.
-    pub fn guard_for(&self, key_schedule_nonce: &Secret) -> [u8; REUSE_GUARD_LEN] {
-        let result = guard_of_x(self.suite, key_schedule_nonce, self.leaf_secret, self.x);
-        let guard = result.clone().unwrap_or([0; REUSE_GUARD_LEN]);
-        let mut outcome = self.outcome.borrow_mut();
-        if !matches!(*outcome, Some(Err(_))) {
-            *outcome = Some(result);
-        }
-        guard
+    /// `ReuseGuard::FromNonce` closure), or the [`ReuseGuardError`] as a `HookError`.
+    pub fn guard_for(
+        &self,
+        key_schedule_nonce: &Secret,
+    ) -> Result<[u8; REUSE_GUARD_LEN], HookError> {
+        let guard = guard_of_x(self.suite, key_schedule_nonce, self.leaf_secret, self.x)
+            .map_err(HookError::failed)?;
+        self.used.set(Some(guard));
+        Ok(guard)
     }
 
-    /// The guard the closure returned last, or why it could not be computed
-    /// ([`ReuseGuardError::NotComputed`] if it was never called).
+    /// The guard the closure returned last ([`ReuseGuardError::NotComputed`] if it was never
+    /// called or failed).
     pub fn finish(self) -> Result<[u8; REUSE_GUARD_LEN], ReuseGuardError> {
-        self.outcome
-            .into_inner()
-            .unwrap_or(Err(ReuseGuardError::NotComputed))
+        self.used.get().ok_or(ReuseGuardError::NotComputed)
     }
 }
 
@@ -470,7 +475,7 @@ mod tests {
         let leaf_secret = Secret::new(vec![3; 32]);
         let nonce = Secret::new(vec![9; 12]);
         let sender = ReuseGuardSender::with_random(cs, &leaf_secret, 2, 5).unwrap();
-        let guard = sender.guard_for(&nonce);
+        let guard = sender.guard_for(&nonce).unwrap();
         assert_eq!(sender.finish(), Ok(guard));
         assert_eq!(
             emulator_leaf_index(cs, guard, &nonce, &leaf_secret, 5),

@@ -83,7 +83,7 @@ use zeroize::Zeroizing;
 pub const DEVICE_STATE: u16 = 1;
 
 /// Why a state-transfer message could not be encoded or read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransferError {
     /// The bytes are not a well-formed encoding.
     #[error("malformed state transfer: {0}")]

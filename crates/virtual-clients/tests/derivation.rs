@@ -22,6 +22,7 @@ use mls_engine::group::{
     CommitOptions, Group, GroupConfig, GroupError, OwnLeaf, OwnLeafResolver, Services,
     SiblingCommitSecrets,
 };
+use mls_engine::hook::HookError;
 use mls_engine::messages::{HpkeKeySource, KeyPackageParams, LeafNodeParams};
 use tls_codec::VLBytes;
 use virtual_clients::derivation::{
@@ -237,14 +238,16 @@ impl Sibling<'_> {
 }
 
 impl OwnLeafResolver for Sibling<'_> {
-    fn commit_secrets(&self, new_leaf: &LeafNode) -> Option<SiblingCommitSecrets> {
-        let keys = self.keys(new_leaf)?;
+    fn commit_secrets(&self, new_leaf: &LeafNode) -> Result<SiblingCommitSecrets, HookError> {
+        let keys = self.keys(new_leaf).ok_or(HookError::Unsupported)?;
         let changed = keys.matches_leaf(new_leaf, true);
-        Some(keys.sibling_commit_secrets(changed))
+        Ok(keys.sibling_commit_secrets(changed))
     }
 
-    fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<HpkeKeyPair> {
-        self.keys(new_leaf).map(|k| k.encryption_key)
+    fn update_leaf_key(&self, new_leaf: &LeafNode) -> Result<HpkeKeyPair, HookError> {
+        self.keys(new_leaf)
+            .map(|k| k.encryption_key)
+            .ok_or(HookError::Unsupported)
     }
 }
 

@@ -239,34 +239,6 @@ fn carol_named(cipher_suite: CipherSuite, group_id: &[u8]) -> Group {
     carol(cipher_suite, group_id)
 }
 
-#[test]
-fn an_upload_from_an_unknown_epoch_is_refused_and_changes_nothing() {
-    use mls_engine::extensions::SafeAad;
-    use tls_codec::VLBytes;
-    use virtual_clients::wire::{KeyPackageInfo, KeyPackageUpload};
-    let cipher_suite = CipherSuite(1);
-    let (mut e1, mut e2) = alice(cipher_suite);
-    let kp = e1
-        .publish_key_package(&svc(), cipher_suite, lifetime())
-        .unwrap();
-    let action = VirtualClientAction::KeyPackageUpload(KeyPackageUpload {
-        epoch_id: VLBytes::new(vec![0xee; 32]),
-        key_package_info: vec![KeyPackageInfo {
-            key_package_ref: key_package_ref(suite(cipher_suite), &kp).unwrap(),
-            random: VLBytes::new(vec![1; 32]),
-        }],
-    });
-    let mut options = CommitOptions::new();
-    options.safe_aad = Some(SafeAad::new(vec![action.to_safe_aad_item().unwrap()]).unwrap());
-    let out = e1.commit_emulation(&svc(), options, NOW).unwrap();
-    let before = e2.to_bytes().unwrap();
-    assert!(matches!(
-        e2.process_emulation(&svc(), &out.commit.to_bytes().unwrap(), NOW),
-        Err(EmulatorError::UnknownEpochId)
-    ));
-    assert_eq!(e2.to_bytes().unwrap(), before);
-}
-
 /// A virtual client removed from a group can be added back: after Carol's Remove both
 /// emulator clients hold the group as `removed_us`; a Welcome to a newly uploaded KeyPackage
 /// replaces that state (an active group of the same ID would be `GroupExists`).

@@ -43,6 +43,8 @@ struct Slot {
     open: BTreeSet<IntentId>,
     /// Events of the current operation.
     events: Vec<Event>,
+    /// Removed from the emulation group: its `Fatal` is expected, it does nothing more.
+    removed: bool,
 }
 
 /// The world of one case.
@@ -61,6 +63,8 @@ struct World {
     sent: Vec<(usize, Vec<u8>)>,
     /// A counter making every text unique.
     texts: u64,
+    /// Devices added during the case.
+    devices_made: u64,
 }
 
 type R<T> = Result<T, String>;
@@ -77,6 +81,7 @@ impl World {
             saved,
             open: BTreeSet::new(),
             events: Vec::new(),
+            removed: false,
         });
         self.slots.len() - 1
     }
@@ -112,10 +117,8 @@ impl World {
         let slot = &mut self.slots[i];
         while let Some(e) = slot.device.poll_event() {
             match &e {
-                Event::IntentDone { intent } => {
-                    if !slot.open.remove(intent) {
-                        return Err(format!("{:?} ended twice", intent));
-                    }
+                Event::IntentDone { intent } if !slot.open.remove(intent) => {
+                    return Err(format!("{intent:?} ended twice"));
                 }
                 Event::IntentFailed { intent, reason } => {
                     if !slot.open.remove(intent) {
@@ -129,8 +132,8 @@ impl World {
                         slot.device.id()
                     ))
                 }
-                Event::Fatal { reason } => {
-                    return Err(format!("{}: fatal: {reason}", slot.device.id()))
+                Event::Fatal { reason } if !slot.removed => {
+                    return Err(format!("{}: fatal: {reason}", slot.device.id()));
                 }
                 Event::Rejected {
                     reason, group_id, ..
@@ -176,7 +179,7 @@ impl World {
         for _ in 0..200 {
             let mut quiet = true;
             for i in 0..self.slots.len() {
-                if skip.contains(&i) {
+                if skip.contains(&i) || self.slots[i].removed {
                     continue;
                 }
                 let id = self.slots[i].device.id().clone();
@@ -203,6 +206,7 @@ impl World {
             failures: Vec::new(),
             sent: Vec::new(),
             texts: 0,
+            devices_made: 0,
         };
         let first = Device::new_virtual_client(
             &P,
@@ -381,7 +385,7 @@ impl World {
                 if a == b {
                     return Ok(());
                 }
-                let mut intent = |w: &mut World, who: usize| {
+                let intent = |w: &mut World, who: usize| {
                     if *send {
                         let data = w.text();
                         w.sent.push((who, data.clone()));
@@ -430,6 +434,65 @@ impl World {
                     self.exchange(i, false)?;
                 }
                 self.exchange(i, true)?;
+            }
+            Op::AddDevice { by } => {
+                if self.emulators.len() >= 5 {
+                    return Ok(());
+                }
+                let by = self.emulators[usize::from(*by) % self.emulators.len()];
+                self.devices_made += 1;
+                let name = ClientId::new(format!("vc-new-{}", self.devices_made));
+                let d = Device::new_joining_emulator(
+                    &P,
+                    name.clone(),
+                    ClientId::new(VC),
+                    GroupId::new("vc-emulation"),
+                    config(),
+                )
+                .map_err(|e| e.to_string())?;
+                let i = self.add(d);
+                self.pump(i)?;
+                self.intend(by, Intent::AddDevice { device: name })?;
+                self.settle(&none)?;
+                self.emulators.push(i);
+            }
+            Op::RemoveDevice { who, by } => {
+                if self.emulators.len() <= 2 {
+                    return Ok(());
+                }
+                let e = self.emulators[usize::from(*who) % self.emulators.len()];
+                let rest: Vec<usize> = self.emulators.iter().copied().filter(|x| *x != e).collect();
+                let by = rest[usize::from(*by) % rest.len()];
+                let epoch = self.slots[by]
+                    .device
+                    .group(&g)
+                    .map(|x| x.epoch())
+                    .unwrap_or_default();
+                let id = self.slots[e].device.id().clone();
+                self.slots[e].removed = true;
+                self.emulators.retain(|x| *x != e);
+                self.intend(by, Intent::RemoveDevice { device: id })?;
+                self.settle(&none)?;
+                // The removed device learns it, and holds nothing of the virtual client.
+                self.sync(e)?;
+                self.pump(e)?;
+                let after = self.slots[by]
+                    .device
+                    .group(&g)
+                    .map(|x| x.epoch())
+                    .unwrap_or_default();
+                if after <= epoch {
+                    return Err(
+                        "the virtual client's leaf was not rotated after the removal".into(),
+                    );
+                }
+                if self.slots[e]
+                    .device
+                    .emulator()
+                    .is_some_and(|c| c.group_ids().next().is_some())
+                {
+                    return Err("the removed device still holds groups".into());
+                }
             }
             Op::AddPlain => {
                 let Some(p) = self.outside.pop() else {
@@ -493,6 +556,10 @@ enum Op {
     Lag { who: u8, epochs: u8 },
     /// A device commits and crashes after `after` exchanges (its answer lost).
     Crash { who: u8, after: u8 },
+    /// An emulator client adds a new device (state transfer of the group).
+    AddDevice { by: u8 },
+    /// An emulator client removes a sibling (then rotates the leaf in every group).
+    RemoveDevice { who: u8, by: u8 },
     /// A plain device outside the group is added.
     AddPlain,
     /// A plain member is removed.
@@ -508,6 +575,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(a, b, send, crash)| Op::Race { a, b, send, crash }),
         1 => (any::<u8>(), 1..=lag).prop_map(|(who, epochs)| Op::Lag { who, epochs }),
         2 => (any::<u8>(), 0u8..4).prop_map(|(who, after)| Op::Crash { who, after }),
+        1 => any::<u8>().prop_map(|by| Op::AddDevice { by }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(who, by)| Op::RemoveDevice { who, by }),
         1 => Just(Op::AddPlain),
         1 => any::<u8>().prop_map(|by| Op::RemovePlain { by }),
     ]
@@ -553,6 +622,17 @@ fn a_fixed_case_with_every_operation() {
         Op::AddPlain,
         Op::RemovePlain { by: 0 },
         Op::Send { who: 4 },
+        Op::AddDevice { by: 0 },
+        Op::Send { who: 3 },
+        Op::Race {
+            a: 3,
+            b: 0,
+            send: true,
+            crash: false,
+        },
+        Op::RemoveDevice { who: 1, by: 0 },
+        Op::Send { who: 1 },
+        Op::Update { who: 2 },
     ];
     let stats = run(3, 2, &ops).unwrap();
     // The races were real: the service refused the losers.

@@ -29,6 +29,7 @@ use crate::codec::{
     SenderType, SignatureError, WireFormat,
 };
 use crate::crypto::{CryptoError, Secret, SignaturePrivateKey, SuiteProvider};
+use crate::hook::HookError;
 use crate::schedule::{
     sender_data_key_nonce, RatchetKey, RatchetType, SecretTree, SecretTreeError,
 };
@@ -114,6 +115,9 @@ pub enum PrivateMessageError {
     /// A cryptographic operation of the sender failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The sender's reuse-guard hook (`ReuseGuard::FromNonce`, H4) failed; nothing was sent.
+    #[error("reuse guard: {0}")]
+    ReuseGuard(HookError),
 }
 
 impl From<SecretTreeError> for PrivateMessageError {
@@ -171,7 +175,7 @@ pub enum ReuseGuard<'a> {
     /// This value.
     Fixed([u8; REUSE_GUARD_LEN]),
     /// A function of the key-schedule nonce of the generation used (design hook H4).
-    FromNonce(&'a dyn Fn(&Secret) -> [u8; REUSE_GUARD_LEN]),
+    FromNonce(&'a dyn Fn(&Secret) -> Result<[u8; REUSE_GUARD_LEN], HookError>),
 }
 
 impl core::fmt::Debug for ReuseGuard<'_> {
@@ -189,7 +193,7 @@ impl ReuseGuard<'_> {
         &self,
         cs: &dyn SuiteProvider,
         nonce: &Secret,
-    ) -> Result<[u8; REUSE_GUARD_LEN], CryptoError> {
+    ) -> Result<[u8; REUSE_GUARD_LEN], PrivateMessageError> {
         match self {
             ReuseGuard::Random => {
                 let mut guard = [0u8; REUSE_GUARD_LEN];
@@ -197,7 +201,7 @@ impl ReuseGuard<'_> {
                 Ok(guard)
             }
             ReuseGuard::Fixed(guard) => Ok(*guard),
-            ReuseGuard::FromNonce(f) => Ok(f(nonce)),
+            ReuseGuard::FromNonce(f) => f(nonce).map_err(PrivateMessageError::ReuseGuard),
         }
     }
 }
@@ -323,19 +327,17 @@ pub fn protect_private_with_key(
         .length_for(tls_codec::Size::tls_serialized_len(&plaintext));
     let mut plaintext = plaintext.to_bytes()?;
     let reuse_guard = options.reuse_guard.value(cs, &key.nonce);
-    let sealed = reuse_guard
-        .map_err(PrivateMessageError::from)
-        .and_then(|reuse_guard| {
-            seal(
-                cs,
-                content,
-                leaf_index,
-                &plaintext,
-                key,
-                reuse_guard,
-                sender_data_secret,
-            )
-        });
+    let sealed = reuse_guard.and_then(|reuse_guard| {
+        seal(
+            cs,
+            content,
+            leaf_index,
+            &plaintext,
+            key,
+            reuse_guard,
+            sender_data_secret,
+        )
+    });
     plaintext.zeroize();
     sealed
 }
@@ -629,7 +631,7 @@ mod tests {
         let seen = std::cell::RefCell::new(Vec::new());
         let hook = |nonce: &Secret| {
             seen.borrow_mut().push(nonce.clone());
-            [nonce.as_bytes()[0], 0, 0, 9]
+            Ok([nonce.as_bytes()[0], 0, 0, 9])
         };
         let derived = protect(
             &mut sender,

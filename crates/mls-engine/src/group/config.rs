@@ -7,6 +7,7 @@ use crate::codec::{
 };
 use crate::crypto::{CryptoProvider, Secret};
 use crate::framing::Padding;
+use crate::hook::HookError;
 use crate::messages::{BasicIdentityProvider, HpkeKeySource, IdentityProvider};
 use crate::schedule::RatchetConfig;
 use crate::tree::LeafIndex;
@@ -154,19 +155,34 @@ pub struct SiblingCommitSecrets {
 
 /// Resolves commits and Updates sent from our own leaf by another client sharing it (design
 /// hook H2). Without one, such messages are refused with `GroupError::OwnLeafMessage`.
+///
+/// Each method answers with the secrets, [`HookError::Unsupported`] (the message is refused
+/// as if there were no resolver: `GroupError::OwnLeafMessage`) or [`HookError::Failed`] with
+/// the application's error (refused with `GroupError::OwnLeafResolver`). A resolver is asked
+/// before the engine has checked the whole message: it must not change anything of the
+/// application's state.
 pub trait OwnLeafResolver {
     /// The secrets of the commit whose UpdatePath carries `new_leaf`.
-    fn commit_secrets(&self, new_leaf: &LeafNode) -> Option<SiblingCommitSecrets>;
+    fn commit_secrets(&self, new_leaf: &LeafNode) -> Result<SiblingCommitSecrets, HookError>;
     /// The HPKE key pair of `new_leaf`, the leaf of an Update proposal from our leaf.
-    fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<crate::crypto::HpkeKeyPair>;
+    fn update_leaf_key(&self, new_leaf: &LeafNode)
+        -> Result<crate::crypto::HpkeKeyPair, HookError>;
     /// The ExternalInit ephemeral seed of the external commit whose UpdatePath carries
     /// `new_leaf` (see [`crate::group::ExternalCommitOptions::external_init_seed`]); asked only
-    /// by [`crate::group::Group::follow_external_commit`]. Default: none (such commits are
-    /// refused).
-    fn external_init_seed(&self, new_leaf: &LeafNode) -> Option<Secret> {
+    /// by [`crate::group::Group::follow_external_commit`]. Default: unsupported (such commits
+    /// are refused).
+    fn external_init_seed(&self, new_leaf: &LeafNode) -> Result<Secret, HookError> {
         let _ = new_leaf;
-        None
+        Err(HookError::Unsupported)
     }
+}
+
+/// The answer of an own-leaf resolver as a group result (see [`OwnLeafResolver`]).
+pub(crate) fn resolved<T>(answer: Result<T, HookError>) -> Result<T, super::GroupError> {
+    answer.map_err(|e| match e {
+        HookError::Unsupported => super::GroupError::OwnLeafMessage,
+        failed => super::GroupError::OwnLeafResolver(failed),
+    })
 }
 
 /// What a group calls out to: cryptography and randomness, the Authentication Service, PSKs,
@@ -362,7 +378,6 @@ pub enum ProcessedMessage {
 #[derive(Debug, Clone)]
 pub(crate) struct PendingCommit {
     /// The commit as signed (kept for the state codec and diagnostics).
-    #[allow(dead_code)]
     pub(crate) content: AuthenticatedContent,
     pub(crate) sent_message: Vec<u8>,
     pub(crate) next: Box<super::state::GroupState>,

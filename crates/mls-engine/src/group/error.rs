@@ -101,6 +101,10 @@ pub enum GroupError {
     /// not supported by this entry point).
     #[error("a commit or update from our own leaf that we did not create")]
     OwnLeafMessage,
+    /// The own-leaf resolver (design hook H2) failed on a commit, Update or external commit
+    /// from our own leaf; its error is inside.
+    #[error("own-leaf resolver: {0}")]
+    OwnLeafResolver(crate::hook::HookError),
     /// §12.4.1, §12.4.3.1: a Welcome without a `path_secret` although the committer's path
     /// covers our leaf (our common ancestor with the committer is set and does not list us
     /// as unmerged).

@@ -13,7 +13,7 @@
 //! confirmation tag), recomputes `init_secret` from the seed, and returns the group in the
 //! new epoch at the new leaf.
 
-use super::config::{GroupConfig, Services};
+use super::config::{resolved, GroupConfig, Services};
 use super::create::ExternalStart;
 use super::error::GroupError;
 use super::process::{check_group_epoch, ReceivedEpoch};
@@ -126,17 +126,13 @@ impl Group {
             .as_ref()
             .ok_or(GroupError::UnexpectedSender(Sender::NewMemberCommit))?;
         let resolver = services.own_leaf.ok_or(GroupError::OwnLeafMessage)?;
-        let seed = resolver
-            .external_init_seed(&path.leaf_node)
-            .ok_or(GroupError::OwnLeafMessage)?;
+        let seed = resolved(resolver.external_init_seed(&path.leaf_node))?;
         let (kem_output, init_secret) =
             external_init_secret_sender_derived(cs, &start.external_pub, seed.as_bytes())?;
         if kem_output.as_slice() != init.kem_output.as_slice() {
             return Err(GroupError::ExternalInitMismatch);
         }
-        let secrets = resolver
-            .commit_secrets(&path.leaf_node)
-            .ok_or(GroupError::OwnLeafMessage)?;
+        let secrets = resolved(resolver.commit_secrets(&path.leaf_node))?;
         let signer = secrets.signature_key.ok_or(GroupError::OwnLeafMessage)?;
         if signer.public_key.as_slice() != path.leaf_node.signature_key.as_slice() {
             return Err(GroupError::OwnLeafMessage);

@@ -9,7 +9,7 @@
 
 use tls_codec::VLBytes;
 
-use super::config::{ProcessedMessage, Services};
+use super::config::{resolved, ProcessedMessage, Services};
 use super::error::GroupError;
 use super::proposal_list::{
     apply_to_next_epoch, external_commit_removed_leaf, path_required, provisional_requirements,
@@ -532,10 +532,8 @@ impl GroupState {
                 None => {
                     // An Update a sibling sent from our leaf (design hook H2).
                     let leaf = tree.leaf(own).ok_or(GroupError::OwnLeafMessage)?;
-                    let key = services
-                        .own_leaf
-                        .and_then(|r| r.update_leaf_key(leaf))
-                        .ok_or(GroupError::OwnLeafMessage)?;
+                    let resolver = services.own_leaf.ok_or(GroupError::OwnLeafMessage)?;
+                    let key = resolved(resolver.update_leaf_key(leaf))?;
                     if key.public_key.as_slice() != leaf.encryption_key.as_slice() {
                         return Err(GroupError::OwnLeafMessage);
                     }
@@ -574,10 +572,8 @@ impl GroupState {
                 if sender_leaf == own {
                     // A sibling's commit from our own leaf (design hook H2): re-derive the
                     // path from the secrets the resolver gives and check it.
-                    let secrets = services
-                        .own_leaf
-                        .and_then(|r| r.commit_secrets(&path.leaf_node))
-                        .ok_or(GroupError::OwnLeafMessage)?;
+                    let resolver = services.own_leaf.ok_or(GroupError::OwnLeafMessage)?;
+                    let secrets = resolved(resolver.commit_secrets(&path.leaf_node))?;
                     if let Some(new_signer) = secrets.signature_key {
                         if new_signer.public_key.as_slice()
                             != path.leaf_node.signature_key.as_slice()

@@ -22,6 +22,7 @@ use mls_engine::group::{
     CommitOptions, ExternalCommitOptions, Group, GroupConfig, LeafSecrets, OwnLeaf,
     OwnLeafResolver, ProcessedMessage, Services, SiblingCommitSecrets,
 };
+use mls_engine::hook::HookError;
 use mls_engine::messages::{HpkeKeySource, KeyPackageParams, LeafNodeParams};
 use openmls::prelude::MlsGroup;
 
@@ -112,14 +113,16 @@ impl Given {
 struct Sibling(SiblingCommitSecrets, Option<HpkeKeyPair>);
 
 impl OwnLeafResolver for Sibling {
-    fn commit_secrets(&self, new_leaf: &LeafNode) -> Option<SiblingCommitSecrets> {
+    fn commit_secrets(&self, new_leaf: &LeafNode) -> Result<SiblingCommitSecrets, HookError> {
         (new_leaf.encryption_key.as_slice() == self.0.leaf_key.public_key.as_slice())
             .then(|| self.0.clone())
+            .ok_or(HookError::Unsupported)
     }
-    fn update_leaf_key(&self, new_leaf: &LeafNode) -> Option<HpkeKeyPair> {
+    fn update_leaf_key(&self, new_leaf: &LeafNode) -> Result<HpkeKeyPair, HookError> {
         self.1
             .clone()
             .filter(|k| k.public_key.as_slice() == new_leaf.encryption_key.as_slice())
+            .ok_or(HookError::Unsupported)
     }
 }
 
@@ -240,7 +243,7 @@ fn openmls_processes_hook_built_messages() {
         let guard = |nonce: &Secret| {
             calls.set(calls.get() + 1);
             let n = nonce.as_bytes();
-            [n[3] ^ 0x01, n[2] ^ 0x02, n[1] ^ 0x04, n[0] ^ 0x08]
+            Ok([n[3] ^ 0x01, n[2] ^ 0x02, n[1] ^ 0x04, n[0] ^ 0x08])
         };
         for i in 0..3u8 {
             let app = bob

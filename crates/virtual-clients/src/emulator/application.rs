@@ -35,16 +35,15 @@ impl EmulatorClient {
             leaves,
         )?;
         let guard = |nonce: &Secret| sender.guard_for(nonce);
-        let message = entry.group.encrypt_application_with(
+        // If the guard cannot be computed the engine encrypts nothing; like a send the
+        // delivery service refused, the generation is then skipped (its key stays until a
+        // sibling's message consumes it, H3).
+        Ok(entry.group.encrypt_application_with(
             services,
             data,
             &[],
             ReuseGuard::FromNonce(&guard),
-        )?;
-        // On error the message is discarded: like a send the delivery service refused, its
-        // generation is skipped (its key stays until a sibling's message consumes it, H3).
-        sender.finish()?;
-        Ok(message)
+        )?)
     }
 
     /// The delivery service accepted `message`, an application message we sent in

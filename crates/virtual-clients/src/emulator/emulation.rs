@@ -2,15 +2,36 @@
 //! processing of its messages (new emulation epochs, `VirtualClientAction`s in SafeAAD, state
 //! transfers).
 
-use mls_engine::codec::{KeyPackage, MlsMessage, Proposal};
+use mls_engine::codec::{KeyPackage, MlsMessage, Proposal, Sender};
 use mls_engine::extensions::SafeAad;
 use mls_engine::group::{
     CommitOptions, CommitOutput, Group, GroupError, ProcessedMessage, Services,
 };
 
-use super::{EmulatorClient, EmulatorError};
+use super::{EmulatorClient, EmulatorError, UploadedKeyPackage};
 use crate::epoch::EmulationEpochSecrets;
 use crate::wire::{VirtualClientAction, VC_COMPONENT_ID};
+
+/// What processing an emulation-group message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulationOutcome {
+    /// The engine's result (a state transfer's `data` is emptied: the secrets stay inside).
+    pub processed: ProcessedMessage,
+    /// A sibling's Commit was applied but its `VirtualClientAction` was not: it was malformed
+    /// (undecodable, an upload listing no KeyPackage or one ref twice) or named what this
+    /// client does not hold (an emulation epoch it deleted). The application reports it; the
+    /// announced KeyPackages are then unknown to this client (a Welcome to them is
+    /// [`EmulatorError::UnknownKeyPackageRef`]), an announced external join cannot be
+    /// followed ([`EmulatorError::NoExternalJoin`]).
+    pub ignored_action: Option<EmulatorError>,
+}
+
+/// The effects of a sibling's `VirtualClientAction`.
+#[derive(Default)]
+struct ActionEffects {
+    uploaded: Vec<UploadedKeyPackage>,
+    external_join: Option<Vec<u8>>,
+}
 
 /// The `VirtualClientAction` of a SafeAAD (its item of component [`VC_COMPONENT_ID`]), if
 /// it has one.
@@ -87,6 +108,19 @@ impl EmulatorClient {
     }
 
     /// Processes a message of the emulation group; a commit moves to a new emulation epoch.
+    /// [`EmulatorClient::process_emulation_outcome`] without the report of an ignored
+    /// `VirtualClientAction`.
+    pub fn process_emulation(
+        &mut self,
+        services: &Services<'_>,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<ProcessedMessage, EmulatorError> {
+        self.process_emulation_outcome(services, bytes, now)
+            .map(|o| o.processed)
+    }
+
+    /// Processes a message of the emulation group; a commit moves to a new emulation epoch.
     ///
     /// An application message is an [`crate::transfer::EmulationMessage`]: a `DeviceState`
     /// (state transfer, row 12 (a)) is merged ([`EmulatorClient::device_state_message`]) and
@@ -96,15 +130,21 @@ impl EmulatorClient {
     /// application message coming back from the delivery service cannot be opened (its key
     /// was used up when sending): drop it, do not process it.
     ///
+    /// A sibling's commit the engine accepts is always applied (the delivery service
+    /// accepted it, so every sibling must follow it or be forked off). Its
+    /// `VirtualClientAction` (SafeAAD) is applied if it is well-formed and consistent with
+    /// what this client holds; otherwise it is ignored and returned as
+    /// [`EmulationOutcome::ignored_action`] (issue 10 hole 1, docs/decisions.md E-vc14).
+    ///
     /// A commit that removes this client returns `Commit { removed_us: true, .. }`: the client
     /// deletes its emulation epochs, higher-level groups and KeyPackages, derives nothing
     /// more, and every later operation is [`EmulatorError::Removed`].
-    pub fn process_emulation(
+    pub fn process_emulation_outcome(
         &mut self,
         services: &Services<'_>,
         bytes: &[u8],
         now: u64,
-    ) -> Result<ProcessedMessage, EmulatorError> {
+    ) -> Result<EmulationOutcome, EmulatorError> {
         self.check_member()?;
         // The size check `Group::process_bytes` makes, before decoding.
         let max = self.emulation.config().max_message_size;
@@ -119,51 +159,65 @@ impl EmulatorClient {
         let mut emulation = self.emulation.clone();
         let received = emulation.process_message(services, &message, now)?;
         let processed = received.processed;
-        if let ProcessedMessage::Commit {
-            removed_us: true, ..
-        } = &processed
-        {
-            self.enter_removed(emulation);
-            return Ok(processed);
-        }
-        if let ProcessedMessage::Application {
-            sender,
-            data,
-            authenticated_data,
-        } = processed
-        {
-            // An `EmulationMessage` (state transfer): merged into a copy, installed whole.
-            let data = zeroize::Zeroizing::new(data);
-            self.process_emulation_message(services, emulation, &data)?;
-            return Ok(ProcessedMessage::Application {
+        let mut outcome = EmulationOutcome {
+            processed: processed.clone(),
+            ignored_action: None,
+        };
+        match processed {
+            ProcessedMessage::Commit {
+                removed_us: true, ..
+            } => self.enter_removed(emulation),
+            ProcessedMessage::Application {
                 sender,
-                data: Vec::new(),
+                data,
                 authenticated_data,
-            });
-        }
-        if let ProcessedMessage::Commit { sender, own, .. } = &processed {
-            let mut uploaded = Vec::new();
-            let mut external_join = None;
-            if *own {
-                external_join = self.pending_external_join.take();
-            } else {
-                let action = match &received.safe_aad {
-                    Some(safe_aad) => action_of(safe_aad)?,
-                    None => None,
+            } => {
+                // An `EmulationMessage` (state transfer): merged into a copy, installed whole.
+                let data = zeroize::Zeroizing::new(data);
+                self.process_emulation_message(services, emulation, &data)?;
+                outcome.processed = ProcessedMessage::Application {
+                    sender,
+                    data: Vec::new(),
+                    authenticated_data,
                 };
-                if let Some(VirtualClientAction::ExternalJoin(join)) = &action {
-                    external_join = Some(join.group_id.as_slice().to_vec());
-                }
-                uploaded = self.uploaded_by(*sender, action)?;
             }
-            self.enter_emulation_epoch(services, emulation)?;
-            self.uploaded.extend(uploaded);
-            self.external_joins.extend(external_join);
-            self.prune_epochs();
-        } else {
-            self.emulation = emulation;
+            ProcessedMessage::Commit { sender, own, .. } => {
+                let mut effects = ActionEffects::default();
+                if own {
+                    effects.external_join = self.pending_external_join.take();
+                } else {
+                    match self.action_effects(sender, received.safe_aad.as_ref()) {
+                        Ok(e) => effects = e,
+                        Err(e) => outcome.ignored_action = Some(e),
+                    }
+                }
+                self.enter_emulation_epoch(services, emulation)?;
+                self.uploaded.extend(effects.uploaded);
+                self.external_joins.extend(effects.external_join);
+                self.prune_epochs();
+            }
+            ProcessedMessage::Proposal { .. } => self.emulation = emulation,
         }
-        Ok(processed)
+        Ok(outcome)
+    }
+
+    /// What a sibling's Commit from `sender` with `safe_aad` does besides the new epoch: the
+    /// KeyPackages its `KeyPackageUpload` announces, or the group of its `ExternalJoin`.
+    fn action_effects(
+        &self,
+        sender: Sender,
+        safe_aad: Option<&SafeAad>,
+    ) -> Result<ActionEffects, EmulatorError> {
+        let action = match safe_aad {
+            Some(safe_aad) => action_of(safe_aad)?,
+            None => None,
+        };
+        let mut effects = ActionEffects::default();
+        if let Some(VirtualClientAction::ExternalJoin(join)) = &action {
+            effects.external_join = Some(join.group_id.as_slice().to_vec());
+        }
+        effects.uploaded = self.uploaded_by(sender, action)?;
+        Ok(effects)
     }
 
     pub(super) fn enter_emulation_epoch(

@@ -19,13 +19,15 @@
 //! nobody announced ([`EmulatorError::NoExternalJoin`]).
 
 use mls_engine::codec::{GroupInfo, MlsMessage};
-use mls_engine::group::{CommitOptions, CommitOutput, ExternalCommitOptions, Group, Services};
+use mls_engine::group::{
+    CommitOptions, CommitOutput, ExternalCommitOptions, Group, GroupError, Services,
+};
 use mls_engine::tree::RatchetTree;
 use tls_codec::VLBytes;
 
 use super::emulation::with_action;
 use super::sibling_leaf::SiblingLeafResolver;
-use super::{EmulatorClient, EmulatorError, HigherGroup, LeafState};
+use super::{EmulatorClient, EmulatorError, HigherGroup, LeafState, PendingExternalJoin};
 use crate::wire::{ExternalJoin, VirtualClientAction};
 
 impl EmulatorClient {
@@ -52,12 +54,11 @@ impl EmulatorClient {
     }
 
     /// Joins the group of `group_info` (with `ratchet_tree` unless the GroupInfo carries it)
-    /// by external commit as the virtual client, with derived secrets; needs an accepted
-    /// announcement of ours for that group ([`EmulatorError::NoExternalJoin`] otherwise),
-    /// which this uses up. If the virtual client is in the group already, the commit replaces
-    /// its leaf (resync). The group is installed in the new epoch; send the returned commit as
-    /// an external commit with the GroupInfo's epoch. If the delivery service refuses it,
-    /// announce again and retry with a fresh GroupInfo. On error nothing changes.
+    /// by external commit as the virtual client, with derived secrets, and installs the group
+    /// at once: [`EmulatorClient::begin_external_join`] followed by
+    /// [`EmulatorClient::confirm_external_join`]. If the delivery service then refuses the
+    /// commit, the state the client had of the group is gone (a resync must start over):
+    /// prefer the pending form.
     pub fn join_by_external_commit(
         &mut self,
         services: &Services<'_>,
@@ -65,8 +66,37 @@ impl EmulatorClient {
         ratchet_tree: Option<RatchetTree>,
         now: u64,
     ) -> Result<MlsMessage, EmulatorError> {
+        let mut next = self.clone();
+        let commit = next.begin_external_join(services, group_info, ratchet_tree, now)?;
+        next.confirm_external_join(group_info.group_context.group_id.as_slice())?;
+        *self = next;
+        Ok(commit)
+    }
+
+    /// Builds an external commit into the group of `group_info` (with `ratchet_tree` unless
+    /// the GroupInfo carries it) as the virtual client, with derived secrets; needs an
+    /// accepted announcement of ours for that group ([`EmulatorError::NoExternalJoin`]
+    /// otherwise). If the virtual client is in the group already, the commit replaces its
+    /// leaf (resync). Send the returned commit as an external commit with the GroupInfo's
+    /// epoch. The join is pending (hole 4, docs/decisions.md E-vc18): the client keeps the
+    /// state it had of the group (if any) until [`EmulatorClient::confirm_external_join`]
+    /// (the service accepted it; or its echo is processed with [`EmulatorClient::process`]),
+    /// which installs the new state and uses the announcement up;
+    /// [`EmulatorClient::abandon_external_join`] (refused) drops it and keeps the
+    /// announcement for a retry with a fresh GroupInfo. The pending group (e.g. for its new
+    /// GroupInfo) is [`EmulatorClient::pending_external_join`]. On error nothing changes.
+    pub fn begin_external_join(
+        &mut self,
+        services: &Services<'_>,
+        group_info: &GroupInfo,
+        ratchet_tree: Option<RatchetTree>,
+        now: u64,
+    ) -> Result<MlsMessage, EmulatorError> {
         let group_id = group_info.group_context.group_id.as_slice().to_vec();
-        let announced = self.announced(&group_id)?;
+        self.announced(&group_id)?;
+        if self.pending_external.contains_key(&group_id) {
+            return Err(EmulatorError::ExternalJoinPending);
+        }
         let cipher_suite = group_info.group_context.cipher_suite;
         let emu = self.emulation_suite(services)?;
         let higher = services.crypto.suite(cipher_suite)?;
@@ -86,11 +116,51 @@ impl EmulatorClient {
             options,
             now,
         )?;
-        self.replace_group(group, LeafState::derived(&sent.key_secrets, &epoch));
-        self.external_joins.remove(announced);
+        let pending = PendingExternalJoin {
+            group,
+            leaf: LeafState::derived(&sent.key_secrets, &epoch),
+            commit: commit.to_bytes().map_err(GroupError::from)?,
+        };
+        self.pending_external.insert(group_id, pending);
         self.install_newest(epoch);
-        self.prune_epochs();
         Ok(commit)
+    }
+
+    /// The group our pending external commit into `group_id` leads to.
+    pub fn pending_external_join(&self, group_id: &[u8]) -> Option<&Group> {
+        self.pending_external.get(group_id).map(|p| &p.group)
+    }
+
+    /// Installs our pending external commit into `group_id` (the delivery service accepted
+    /// it), replacing the state the client had of the group, and uses the announcement up.
+    pub fn confirm_external_join(&mut self, group_id: &[u8]) -> Result<(), EmulatorError> {
+        let announced = self.announced(group_id)?;
+        let pending = self
+            .pending_external
+            .remove(group_id)
+            .ok_or(EmulatorError::NoPendingExternalJoin)?;
+        self.replace_group(pending.group, pending.leaf);
+        self.external_joins.remove(announced);
+        self.prune_epochs();
+        Ok(())
+    }
+
+    /// Drops our pending external commit into `group_id` (the delivery service refused it);
+    /// the state the client had of the group and the announcement stay. Its PPRF leaf stays
+    /// punctured (it is never used again).
+    pub fn abandon_external_join(&mut self, group_id: &[u8]) -> Result<(), EmulatorError> {
+        self.pending_external
+            .remove(group_id)
+            .ok_or(EmulatorError::NoPendingExternalJoin)?;
+        self.prune_epochs();
+        Ok(())
+    }
+
+    /// Whether `bytes` are the echo of our pending external commit into `group_id`.
+    pub(super) fn is_pending_external_echo(&self, group_id: &[u8], bytes: &[u8]) -> bool {
+        self.pending_external
+            .get(group_id)
+            .is_some_and(|p| p.commit.as_slice() == bytes)
     }
 
     /// Follows `commit`, a sibling's external commit of the virtual client into the group of
@@ -117,30 +187,24 @@ impl EmulatorClient {
             .suite(group_info.group_context.cipher_suite)?;
         let resolver = SiblingLeafResolver::new(&self.epochs, emu, higher);
         let with_resolver = services.with_own_leaf_resolver(&resolver);
-        let result = Group::follow_external_commit(
+        let group = Group::follow_external_commit(
             &with_resolver,
             self.config,
             group_info,
             ratchet_tree,
             commit,
             now,
-        );
-        let found = resolver.found.into_inner();
-        let group = match (result, found) {
-            (Ok(group), Some(Ok(found))) => {
-                self.replace_group(group, found.leaf);
-                if let Some(slot) = self.epochs.get_mut(found.index) {
-                    *slot = found.punctured;
-                }
-                group_id
-            }
-            (Err(_), Some(Err(derivation))) => return Err(derivation),
-            (Err(e), _) => return Err(e.into()),
-            (Ok(_), _) => return Err(EmulatorError::MissingDerivationInfo),
-        };
+        )?;
+        let sibling = resolver
+            .into_derived()
+            .ok_or(EmulatorError::MissingDerivationInfo)?;
+        self.replace_group(group, sibling.leaf);
+        if let Some(slot) = self.epochs.get_mut(sibling.index) {
+            *slot = sibling.punctured;
+        }
         self.external_joins.remove(announced);
         self.prune_epochs();
-        Ok(group)
+        Ok(group_id)
     }
 
     /// The group IDs announced with `ExternalJoin` (by siblings, or by us and accepted) and

@@ -2,7 +2,7 @@
 //! proposals from derived secrets, their confirmation, and processing the group's messages
 //! (a sibling's commit from our leaf is re-derived through [`super::sibling_leaf`]).
 
-use mls_engine::codec::{Lifetime, MlsMessage, Proposal};
+use mls_engine::codec::{Lifetime, MlsMessage, Proposal, Sender};
 use mls_engine::crypto::CipherSuite;
 use mls_engine::group::{
     CommitOptions, CommitOutput, Group, GroupStatus, ProcessedMessage, Services,
@@ -203,6 +203,20 @@ impl EmulatorClient {
         now: u64,
     ) -> Result<ProcessedMessage, EmulatorError> {
         self.check_member()?;
+        if self.is_pending_external_echo(group_id, bytes) {
+            // Our own external commit came back: it was accepted.
+            self.confirm_external_join(group_id)?;
+            let epoch = self
+                .group(group_id)
+                .ok_or(EmulatorError::UnknownGroup)?
+                .epoch();
+            return Ok(ProcessedMessage::Commit {
+                sender: Sender::NewMemberCommit,
+                epoch,
+                own: true,
+                removed_us: false,
+            });
+        }
         let emu = self.emulation_suite(services)?;
         let entry = self
             .groups
@@ -213,22 +227,12 @@ impl EmulatorClient {
         let with_resolver = services.with_own_leaf_resolver(&resolver);
         // The engine leaves the group unchanged on error; the punctured epoch is installed
         // only on success.
-        let result = entry.group.process_bytes(&with_resolver, bytes, now);
-        let found = resolver.found.into_inner();
-        let processed = match result {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(match found {
-                    Some(Err(derivation)) => derivation,
-                    _ => e.into(),
-                })
-            }
-        };
+        let processed = entry.group.process_bytes(&with_resolver, bytes, now)?;
         let mut new_leaf = None;
         let mut punctured = None;
-        if let Some(Ok(found)) = found {
-            new_leaf = Some(found.leaf);
-            punctured = Some((found.index, found.punctured));
+        if let Some(sibling) = resolver.into_derived() {
+            new_leaf = Some(sibling.leaf);
+            punctured = Some((sibling.index, sibling.punctured));
         }
         if let ProcessedMessage::Commit { own, .. } = &processed {
             if *own {
@@ -256,7 +260,47 @@ impl EmulatorClient {
                 *slot = epoch;
             }
         }
+        if let ProcessedMessage::Commit {
+            removed_us: true, ..
+        } = &processed
+        {
+            // The virtual client is no member any more: its secrets of the group go at once
+            // (docs/decisions.md E-vc17).
+            self.groups.remove(group_id);
+        }
         self.prune_epochs();
         Ok(processed)
+    }
+
+    /// A Remove proposal of the virtual client's own leaf in `group_id` (RFC 9420 §12.1.3: a
+    /// member cannot commit its own removal). Send it; once another member commits it, every
+    /// emulator client processing that commit deletes the group
+    /// ([`EmulatorClient::process`]). Until then the group stays as it is.
+    pub fn leave_group(
+        &mut self,
+        services: &Services<'_>,
+        group_id: &[u8],
+    ) -> Result<MlsMessage, EmulatorError> {
+        self.check_member()?;
+        let entry = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(EmulatorError::UnknownGroup)?;
+        let own = entry.group.own_leaf_index();
+        let (message, _) = entry.group.propose_remove(services, own)?;
+        Ok(message)
+    }
+
+    /// Deletes everything this emulator client holds of `group_id` (group state, leaf
+    /// secrets, pending commit, Update proposals) at once, and the emulation epochs only it
+    /// pinned. Local only: the virtual client's leaf stays in the group (use
+    /// [`EmulatorClient::leave_group`] to leave it) and siblings keep their copies; a group
+    /// the virtual client was removed from is deleted by [`EmulatorClient::process`] already.
+    pub fn forget_group(&mut self, group_id: &[u8]) -> Result<(), EmulatorError> {
+        self.groups
+            .remove(group_id)
+            .ok_or(EmulatorError::UnknownGroup)?;
+        self.prune_epochs();
+        Ok(())
     }
 }

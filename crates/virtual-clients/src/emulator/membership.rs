@@ -47,6 +47,7 @@ impl EmulatorClient {
         self.uploaded.clear();
         self.external_joins.clear();
         self.pending_external_join = None;
+        self.pending_external.clear();
     }
 
     /// The state transfer to a new emulator client (row 12 (a)): an emulation-group

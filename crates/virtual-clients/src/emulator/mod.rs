@@ -89,10 +89,11 @@ mod sibling_leaf;
 mod state;
 mod state_codec;
 
-pub use error::EmulatorError;
+pub use emulation::EmulationOutcome;
+pub use error::{EmulatorError, Recovery};
 pub use retention::RETAINED_EPOCHS;
 pub use state::EmulatorClient;
-use state::{HigherGroup, LeafState, OwnKeyPackage, UploadedKeyPackage};
+use state::{HigherGroup, LeafState, OwnKeyPackage, PendingExternalJoin, UploadedKeyPackage};
 pub use state_codec::EMULATOR_STATE_VERSION;
 
 impl EmulatorClient {
@@ -192,6 +193,7 @@ impl EmulatorClient {
             uploaded: Vec::new(),
             external_joins: Vec::new(),
             pending_external_join: None,
+            pending_external: BTreeMap::new(),
             credential,
             config: GroupConfig {
                 retain_sent_keys: true,

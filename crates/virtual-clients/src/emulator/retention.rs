@@ -41,6 +41,9 @@ impl EmulatorClient {
                 used.push(&u.epoch_id);
             }
         }
+        for p in self.pending_external.values() {
+            used.push(&p.leaf.epoch_id);
+        }
         for k in &self.key_packages {
             used.push(&k.leaf.epoch_id);
         }

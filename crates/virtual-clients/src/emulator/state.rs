@@ -42,6 +42,15 @@ pub(super) struct HigherGroup {
     pub(super) updates: Vec<(Vec<u8>, LeafState)>,
 }
 
+/// Our external commit into a group (§5.5.2), sent and not yet accepted: the group in the
+/// epoch it creates, the new leaf, and the commit as sent (to recognise its echo).
+#[derive(Debug, Clone)]
+pub(super) struct PendingExternalJoin {
+    pub(super) group: Group,
+    pub(super) leaf: LeafState,
+    pub(super) commit: Vec<u8>,
+}
+
 /// A KeyPackage this client derived and published, not yet used.
 #[derive(Debug, Clone)]
 pub(super) struct OwnKeyPackage {
@@ -76,6 +85,8 @@ pub struct EmulatorClient {
     pub(super) external_joins: Vec<Vec<u8>>,
     /// The group ID of our own `ExternalJoin` action in our pending emulation commit.
     pub(super) pending_external_join: Option<Vec<u8>>,
+    /// Our external commits not yet accepted, by group ID.
+    pub(super) pending_external: BTreeMap<Vec<u8>, PendingExternalJoin>,
     pub(super) credential: Credential,
     pub(super) config: GroupConfig,
 }

@@ -31,8 +31,15 @@
 //! } UploadedKeyPackageState;       /* from a sibling's KeyPackageUpload (draft §5.5.1) */
 //!
 //! struct {
-//!   uint16 version = 3;              /* 1: without `uploaded` and the joins; 2: without
-//!                                       the joins; both still read */
+//!   opaque group<V>;                 /* Group::to_bytes, in the epoch the commit creates */
+//!   LeafState leaf;
+//!   opaque commit<V>;                /* the external commit as sent */
+//! } PendingExternalJoinState;
+//!
+//! struct {
+//!   uint16 version = 4;              /* 1: without `uploaded` and the joins; 2: without
+//!                                       the joins; 3: without the pending external joins;
+//!                                       all still read */
 //!   opaque emulation_group<V>;       /* Group::to_bytes */
 //!   opaque epochs<V><V>;             /* EmulationEpochSecrets::to_bytes, oldest first */
 //!   HigherGroupState groups<V>;
@@ -41,6 +48,7 @@
 //!   UploadedKeyPackageState uploaded<V>;   /* version >= 2 */
 //!   opaque external_joins<V><V>;     /* version 3: announced ExternalJoin group IDs */
 //!   optional<opaque> pending_external_join<V>;   /* version 3: ours, not yet accepted */
+//!   PendingExternalJoinState pending_external_joins<V>;   /* version 4 */
 //! } EmulatorClientState;
 //! ```
 
@@ -58,13 +66,14 @@ use tls_codec::{
 };
 
 use super::{
-    EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage, UploadedKeyPackage,
+    EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage, PendingExternalJoin,
+    UploadedKeyPackage,
 };
 use crate::epoch::EmulationEpochSecrets;
 use crate::transfer::{KeyPackageKeys, UpdateLeaf, UploadedKeyPackageRef, VirtualClientLeaf};
 
 /// The version of the [`EmulatorClient::to_bytes`] format.
-pub const EMULATOR_STATE_VERSION: u16 = 3;
+pub const EMULATOR_STATE_VERSION: u16 = 4;
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 struct HigherGroupV1 {
@@ -108,6 +117,44 @@ struct EmulatorClientV3 {
     pending_external_join: Option<VLBytes>,
 }
 
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct PendingExternalJoinV1 {
+    group: SecretVLBytes,
+    leaf: VirtualClientLeaf,
+    commit: VLBytes,
+}
+
+#[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct EmulatorClientV4 {
+    version: u16,
+    emulation_group: SecretVLBytes,
+    epochs: Vec<SecretVLBytes>,
+    groups: Vec<HigherGroupV1>,
+    key_packages: Vec<KeyPackageKeys>,
+    credential: Credential,
+    uploaded: Vec<UploadedKeyPackageRef>,
+    external_joins: Vec<VLBytes>,
+    pending_external_join: Option<VLBytes>,
+    pending_external_joins: Vec<PendingExternalJoinV1>,
+}
+
+impl From<EmulatorClientV3> for EmulatorClientV4 {
+    fn from(v3: EmulatorClientV3) -> Self {
+        Self {
+            version: v3.version,
+            emulation_group: v3.emulation_group,
+            epochs: v3.epochs,
+            groups: v3.groups,
+            key_packages: v3.key_packages,
+            credential: v3.credential,
+            uploaded: v3.uploaded,
+            external_joins: v3.external_joins,
+            pending_external_join: v3.pending_external_join,
+            pending_external_joins: Vec::new(),
+        }
+    }
+}
+
 impl From<EmulatorClientV2> for EmulatorClientV3 {
     fn from(v2: EmulatorClientV2) -> Self {
         Self {
@@ -125,6 +172,7 @@ impl From<EmulatorClientV2> for EmulatorClientV3 {
 }
 
 crate::transfer::redacted_debug!(HigherGroupV1);
+crate::transfer::redacted_debug!(PendingExternalJoinV1);
 
 /// The record of a leaf's key material (state and transfer share it).
 pub(super) fn leaf_to(leaf: &LeafState) -> VirtualClientLeaf {
@@ -229,7 +277,15 @@ impl EmulatorClient {
         }
         let key_packages = self.key_packages.iter().map(key_package_keys).collect();
         let uploaded = self.uploaded.iter().map(uploaded_to).collect();
-        let state = EmulatorClientV3 {
+        let mut pending_external_joins = Vec::with_capacity(self.pending_external.len());
+        for p in self.pending_external.values() {
+            pending_external_joins.push(PendingExternalJoinV1 {
+                group: SecretVLBytes::new(p.group.to_bytes()?),
+                leaf: leaf_to(&p.leaf),
+                commit: VLBytes::new(p.commit.clone()),
+            });
+        }
+        let state = EmulatorClientV4 {
             version: EMULATOR_STATE_VERSION,
             emulation_group: SecretVLBytes::new(self.emulation.to_bytes()?),
             epochs,
@@ -246,6 +302,7 @@ impl EmulatorClient {
                 .pending_external_join
                 .as_ref()
                 .map(|g| VLBytes::new(g.clone())),
+            pending_external_joins,
         };
         let mut out = Vec::with_capacity(state.tls_serialized_len());
         state
@@ -260,10 +317,10 @@ impl EmulatorClient {
             [a, b, ..] => u16::from_be_bytes([*a, *b]),
             _ => return Err(EmulatorError::MalformedState("no version")),
         };
-        let state: EmulatorClientV3 = match version {
+        let state: EmulatorClientV4 = match version {
             1 => {
                 let v1: EmulatorClientV1 = decode_exact(bytes)?;
-                EmulatorClientV2 {
+                let v2 = EmulatorClientV2 {
                     version: v1.version,
                     emulation_group: v1.emulation_group,
                     epochs: v1.epochs,
@@ -271,10 +328,11 @@ impl EmulatorClient {
                     key_packages: v1.key_packages,
                     credential: v1.credential,
                     uploaded: Vec::new(),
-                }
-                .into()
+                };
+                EmulatorClientV3::from(v2).into()
             }
-            2 => decode_exact::<EmulatorClientV2>(bytes)?.into(),
+            2 => EmulatorClientV3::from(decode_exact::<EmulatorClientV2>(bytes)?).into(),
+            3 => decode_exact::<EmulatorClientV3>(bytes)?.into(),
             EMULATOR_STATE_VERSION => decode_exact(bytes)?,
             other => return Err(EmulatorError::UnsupportedStateVersion(other)),
         };
@@ -320,6 +378,20 @@ impl EmulatorClient {
             .map(|g| g.as_slice().to_vec())
             .collect();
         client.pending_external_join = state.pending_external_join.map(|g| g.as_slice().to_vec());
+        for p in state.pending_external_joins {
+            let group = Group::from_bytes(p.group.as_slice())?;
+            let pending = PendingExternalJoin {
+                leaf: leaf_from(&p.leaf),
+                commit: p.commit.as_slice().to_vec(),
+                group,
+            };
+            let group_id = pending.group.group_id().to_vec();
+            if client.pending_external.insert(group_id, pending).is_some() {
+                return Err(EmulatorError::MalformedState(
+                    "two pending external joins into one group",
+                ));
+            }
+        }
         Ok(client)
     }
 }

@@ -168,17 +168,6 @@ pub enum IntentFailure {
     Unsupported(&'static str),
 }
 
-/// What a device does about an error (issue 10: every error maps to one of these).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recovery {
-    /// Process what the service holds (the group's log, the emulation group), then try again.
-    RetryAfterProcessing,
-    /// The device cannot follow the group any more: rejoin it (external join).
-    Resync,
-    /// The device's state is unusable: wipe it.
-    Fatal,
-}
-
 /// What changed in a group's membership with one Commit. Identities are credential identities
 /// (for a virtual client: its name).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -250,8 +239,9 @@ pub enum Event {
         /// Why.
         reason: IntentFailure,
     },
-    /// A delivered item was not usable (forged, duplicated out of order, undecodable); nothing
-    /// changed.
+    /// A delivered item was not usable (forged, duplicated out of order, undecodable), or a
+    /// sibling's emulation Commit was applied without its malformed `VirtualClientAction`
+    /// (issue 10 hole 1); nothing else changed.
     Rejected {
         /// The group it claimed to be of.
         group_id: GroupId,

@@ -8,9 +8,10 @@ use vmls_protocol::{
     Sequence, WelcomeDelivery,
 };
 
-use super::api::{Event, Recovery};
+use super::api::Event;
 use super::member::{decode_welcome, roster, Member};
 use super::operation_types::Step;
+use super::Recovery;
 use super::{Device, Purpose, RuntimeError, MAX_HELD};
 use crate::emulator::EmulatorClient;
 
@@ -220,7 +221,17 @@ impl Device {
         let result = self
             .member
             .emulator_mut()
-            .and_then(|c| Ok(c.process_emulation(&services, &m.message, now)?));
+            .and_then(|c| Ok(c.process_emulation_outcome(&services, &m.message, now)?));
+        let result = result.map(|outcome| {
+            if let Some(ignored) = outcome.ignored_action {
+                self.emit(Event::Rejected {
+                    group_id: m.group_id.clone(),
+                    sequence: Some(m.sequence),
+                    reason: format!("the Commit's VirtualClientAction was ignored: {ignored}"),
+                });
+            }
+            outcome.processed
+        });
         match result {
             Ok(ProcessedMessage::Commit { removed_us, .. }) => {
                 let after = self.emulation_roster_now();
@@ -299,6 +310,7 @@ impl Device {
                 self.commit_event(&group_id, before, m.sender.clone());
                 if removed_us {
                     self.member.forget(&group_id);
+                    self.next.remove(&group_id);
                     self.emit(Event::Removed {
                         group_id: group_id.clone(),
                     });
@@ -424,11 +436,14 @@ impl Device {
         e: RuntimeError,
     ) {
         let reason = e.to_string();
+        // The message is in the group's log: a refused one means we lag the group (E-vc16).
         match e.recovery() {
-            Recovery::Resync | Recovery::RetryAfterProcessing => self.emit(Event::NeedsResync {
-                group_id: group_id.clone(),
-                reason,
-            }),
+            Recovery::Resync | Recovery::RetryAfterProcessing | Recovery::Refused => {
+                self.emit(Event::NeedsResync {
+                    group_id: group_id.clone(),
+                    reason,
+                })
+            }
             Recovery::Fatal => self.emit(Event::Fatal { reason }),
         }
         let _ = sequence;

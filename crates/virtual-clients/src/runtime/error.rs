@@ -5,7 +5,7 @@ use mls_engine::crypto::CryptoError;
 use mls_engine::group::GroupError;
 use mls_engine::messages::CreationError;
 
-use super::api::Recovery;
+use super::Recovery;
 use crate::emulator::EmulatorError;
 
 /// Why a runtime call failed. A failed call changes nothing of the device.
@@ -62,15 +62,16 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    /// What to do about this error when it comes from processing an accepted message of a
-    /// group (or from acting in it).
+    /// What to do about this error ([`Recovery`], docs/decisions.md E-vc16 and R-rt rows):
+    /// the emulator's and engine's errors by [`EmulatorError::recovery`]; a state that does
+    /// not load, or a device of the wrong kind, is fatal; a malformed input is refused.
     pub fn recovery(&self) -> Recovery {
         match self {
-            Self::Emulator(e) => emulator_recovery(e),
-            Self::Group(e) => group_recovery(e),
-            Self::UnknownRequest(_) => Recovery::RetryAfterProcessing,
+            Self::Emulator(e) => e.recovery(),
+            Self::Group(e) => EmulatorError::Group(e.clone()).recovery(),
+            Self::Crypto(e) => EmulatorError::Crypto(e.clone()).recovery(),
+            Self::UnknownRequest(_) => Recovery::Refused,
             Self::MalformedState(_) | Self::NotAnEmulator | Self::NotJoined => Recovery::Fatal,
-            Self::Crypto(_) => Recovery::Fatal,
             Self::Codec(_)
             | Self::Creation(_)
             | Self::LeafSignature(_)
@@ -79,32 +80,7 @@ impl RuntimeError {
             | Self::UnknownGroup
             | Self::GroupExists
             | Self::UnknownKeyPackage
-            | Self::Unsupported(_) => Recovery::Resync,
+            | Self::Unsupported(_) => Recovery::Refused,
         }
-    }
-}
-
-/// The recovery of an engine error: a pending commit or an epoch we have not reached asks
-/// for processing first; anything else about an accepted message means we cannot follow.
-fn group_recovery(e: &GroupError) -> Recovery {
-    match e {
-        GroupError::CommitPending => Recovery::RetryAfterProcessing,
-        _ => Recovery::Resync,
-    }
-}
-
-/// The recovery of an emulator error (docs/decisions.md, "Device runtime").
-fn emulator_recovery(e: &EmulatorError) -> Recovery {
-    match e {
-        EmulatorError::Group(g) => group_recovery(g),
-        // A sibling derived from an emulation epoch we have not processed yet: process the
-        // emulation group first.
-        EmulatorError::UnknownEpochId => Recovery::RetryAfterProcessing,
-        EmulatorError::NoPendingCommit => Recovery::RetryAfterProcessing,
-        EmulatorError::Removed
-        | EmulatorError::UnsupportedStateVersion(_)
-        | EmulatorError::MalformedState(_)
-        | EmulatorError::Crypto(_) => Recovery::Fatal,
-        _ => Recovery::Resync,
     }
 }

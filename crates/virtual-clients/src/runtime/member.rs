@@ -337,9 +337,11 @@ impl Member {
                 let (message, _) = group.propose_remove(services, own)?;
                 Ok(message.to_bytes()?.into())
             }
-            Self::Emulator(_) => Err(RuntimeError::Unsupported(
-                "an emulator client cannot propose its virtual client's removal yet",
-            )),
+            Self::Emulator(_) => Ok(self
+                .emulator_mut()?
+                .leave_group(services, group_id.as_bytes())?
+                .to_bytes()?
+                .into()),
         }
     }
 

@@ -45,9 +45,9 @@ use vmls_protocol::{
     Sequence, VcSequence,
 };
 
+pub use crate::emulator::Recovery;
 pub use api::{
-    DeviceConfig, Event, Intent, IntentFailure, IntentId, MembershipChange, Recovery, RequestId,
-    Transmit,
+    DeviceConfig, Event, Intent, IntentFailure, IntentId, MembershipChange, RequestId, Transmit,
 };
 pub use error::RuntimeError;
 pub use persist::DEVICE_STATE_VERSION;

@@ -15,6 +15,7 @@ use super::operation_types::{LearnedSequence, Operation, Setup, Stage, Step, Tas
 use super::{Device, Purpose, RuntimeError};
 
 /// What an attempt does next.
+#[allow(clippy::large_enum_variant)] // Short-lived, one at a time.
 enum Next {
     /// Send this request for this step.
     Send(Request, Step),
@@ -191,9 +192,10 @@ impl Device {
         let next = match &op.task {
             Task::Setup(setup) => self.plan_setup(*setup, op.phase),
             Task::Intent(_, intent) => {
-                if op.caught_up == 0 {
-                    Ok(Next::CatchUp)
-                } else if intent.group_id().is_some() && self.knows_unprocessed_emulation() {
+                // Every attempt acts on what the service holds, and never while emulation-group
+                // messages are known unprocessed (the emulation-first rule).
+                let behind = intent.group_id().is_some() && self.knows_unprocessed_emulation();
+                if op.caught_up == 0 || behind {
                     Ok(Next::CatchUp)
                 } else {
                     self.plan_intent(intent, &op, now)
@@ -759,7 +761,7 @@ impl Device {
         op.stage = Stage::Start;
         match (&op.task, &step) {
             (Task::Setup(_), _) => op.phase += 1,
-            (Task::Intent(..), Step::PublishKeyPackages) => return self.finish(None),
+            (Task::Intent(..), Step::PublishKeyPackages) => self.finish(None),
             (Task::Intent(..), Step::CreateGroup(g)) => {
                 let g = g.clone();
                 let emulator = self.member.emulation_group().is_some();

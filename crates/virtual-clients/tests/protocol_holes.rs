@@ -1,0 +1,25 @@
+//! The protocol holes of issue 10, one module each; every test failed before its fix.
+//!
+//! | module | hole |
+//! |---|---|
+//! | [`malformed_action`] | 1: a sibling applies an accepted emulation Commit whose action is malformed |
+//! | [`external_pending`] | 4: an external join is pending until confirmed or abandoned |
+//! | [`leave`] | 6: removal deletes the group's secrets; leave and forget a group |
+//! | [`recovery`] | the recovery class of every `EmulatorError` |
+//! | [`hooks`] | 10: the own-leaf resolver (H2) and the reuse guard (H4) report typed errors |
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "protocol_holes/world.rs"]
+mod world;
+
+#[path = "protocol_holes/external_pending.rs"]
+mod external_pending;
+#[path = "protocol_holes/hooks.rs"]
+mod hooks;
+#[path = "protocol_holes/leave.rs"]
+mod leave;
+#[path = "protocol_holes/malformed_action.rs"]
+mod malformed_action;
+#[path = "protocol_holes/recovery.rs"]
+mod recovery;
