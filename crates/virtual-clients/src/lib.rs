@@ -14,6 +14,7 @@
 //! | [`reuse_guard`] | §5.6 the FF1 reuse guard (subgroups-00 §4, DESIGN §5 row 11) |
 //! | [`emulator`] | §5.3, §5.6 the emulator client: emulation epochs, higher-level groups as the virtual client |
 //! | [`storage`] | DESIGN §6: the store trait, an in-memory store, one atomic save per processed message |
+//! | [`runtime`] | the device runtime (issue 10): one sans-IO [`runtime::Device`] that owns the choreography |
 //! | [`transfer`] | §5.4 adding emulator clients: the `DeviceState` state transfer (subgroups-00 §5 `NewDeviceState`, DESIGN §5 row 12 (a)) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod emulator;
 pub mod epoch;
 pub mod pprf;
 pub mod reuse_guard;
+pub mod runtime;
 pub mod storage;
 pub mod transfer;
 pub mod wire;

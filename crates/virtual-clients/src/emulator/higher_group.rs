@@ -72,7 +72,8 @@ impl EmulatorClient {
     }
 
     /// A Commit with path of `proposals` in `group_id` as the virtual client, its new leaf
-    /// from derived secrets. The commit is pending: call [`EmulatorClient::confirm_commit`]
+    /// from derived secrets; the output carries the signed GroupInfo of the new epoch (with
+    /// `external_pub`). The commit is pending: call [`EmulatorClient::confirm_commit`]
     /// once the delivery service accepted it, or process it when it comes back.
     pub fn commit(
         &mut self,
@@ -96,6 +97,10 @@ impl EmulatorClient {
         let secrets = sent.leaf_secrets(emu, higher)?;
         let mut options = CommitOptions::new();
         options.proposals = proposals;
+        // The GroupInfo of the new epoch (with external_pub) goes to the delivery service with
+        // the Commit, for its public view and for external joiners.
+        options.group_info = true;
+        options.external_pub = true;
         let out = entry
             .group
             .commit(services, secrets.commit_options(params, options), now)?;
