@@ -161,6 +161,20 @@ pub enum SignatureAlgorithm {
     EcdsaP521Sha512,
 }
 
+impl SignatureAlgorithm {
+    /// The RFC 8446 `SignatureScheme` code point (`ed25519(0x0807)`,
+    /// `ecdsa_secp256r1_sha256(0x0403)`, `ecdsa_secp384r1_sha384(0x0503)`,
+    /// `ecdsa_secp521r1_sha512(0x0603)`).
+    pub fn signature_scheme(self) -> u16 {
+        match self {
+            Self::Ed25519 => 0x0807,
+            Self::EcdsaP256Sha256 => 0x0403,
+            Self::EcdsaP384Sha384 => 0x0503,
+            Self::EcdsaP521Sha512 => 0x0603,
+        }
+    }
+}
+
 /// The algorithms of one supported cipher suite and their sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SuiteParams {

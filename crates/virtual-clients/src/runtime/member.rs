@@ -62,10 +62,7 @@ pub(super) struct CommitBytes {
 
 /// The RFC 8446 `SignatureScheme` code of a suite's signature algorithm.
 pub(super) fn signature_scheme(algorithm: SignatureAlgorithm) -> u16 {
-    match algorithm {
-        SignatureAlgorithm::Ed25519 => 0x0807,
-        SignatureAlgorithm::EcdsaP256Sha256 => 0x0403,
-    }
+    algorithm.signature_scheme()
 }
 
 /// Encodes an MLSMessage body.
