@@ -813,6 +813,13 @@ fn group_info_checks() {
         let fresh =
             PublicGroup::from_group_info(&svc(), &good, Some(o.ratchet_tree().clone())).unwrap();
         assert_eq!(&fresh, o);
+        // A suite the provider does not implement.
+        let mut unknown_suite = good.clone();
+        unknown_suite.group_context.cipher_suite = CipherSuite(0x7777);
+        assert_eq!(
+            PublicGroup::from_group_info(&svc(), &unknown_suite, Some(o.ratchet_tree().clone())),
+            Err(PublicGroupError::CipherSuite(CipherSuite(0x7777)))
+        );
     }
 }
 
