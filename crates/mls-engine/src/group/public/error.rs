@@ -130,6 +130,10 @@ pub enum PublicGroupError {
     /// §11.2, §12.1.5: a ReInit was committed; the group accepts no further messages.
     #[error("the group was reinitialised; it is closed")]
     ReInitCommitted,
+    /// draft-ietf-mls-extensions-08 §4.9: the group uses SafeAAD and the message's
+    /// `authenticated_data` does not start with a well-formed, sorted `SafeAAD`.
+    #[error(transparent)]
+    SafeAad(#[from] crate::extensions::SafeAadError),
     /// The Welcome's cipher suite or its `new_member` entries do not match the Commit's Adds
     /// (§12.4.3.1: one `EncryptedGroupSecrets` per new member).
     #[error("the Welcome's recipients do not match the commit's Adds")]
@@ -198,6 +202,7 @@ impl From<GroupError> for PublicGroupError {
             GroupError::Codec(e) => Self::Codec(e),
             GroupError::Tree(e) => Self::Tree(e),
             GroupError::ReInitCommitted => Self::ReInitCommitted,
+            GroupError::SafeAad(e) => Self::SafeAad(e),
             GroupError::Requirements(e) => Self::InvalidGroupContextExtensions(e),
             GroupError::CipherSuiteMismatch(suite)
             | GroupError::Crypto(crate::crypto::CryptoError::UnsupportedCipherSuite(suite)) => {
