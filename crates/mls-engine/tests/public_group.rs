@@ -813,6 +813,13 @@ fn group_info_checks() {
         let fresh =
             PublicGroup::from_group_info(&svc(), &good, Some(o.ratchet_tree().clone())).unwrap();
         assert_eq!(&fresh, o);
+        // A suite the provider does not implement.
+        let mut unknown_suite = good.clone();
+        unknown_suite.group_context.cipher_suite = CipherSuite(0x7777);
+        assert_eq!(
+            PublicGroup::from_group_info(&svc(), &unknown_suite, Some(o.ratchet_tree().clone())),
+            Err(PublicGroupError::CipherSuite(CipherSuite(0x7777)))
+        );
     }
 }
 
@@ -1327,4 +1334,88 @@ fn malformed_state_bytes_are_typed_errors() {
     }
     // The tree must be a tree.
     assert!(PublicGroup::from_parts(&s.observer.hot_state_to_bytes().unwrap(), &[1, 2]).is_err());
+}
+
+#[test]
+fn safe_aad_is_checked_and_returned() {
+    use mls_engine::extensions::{
+        AppDataDictionary, ComponentsList, SafeAad, SafeAadError, SafeAadItem, APP_DATA_DICTIONARY,
+        SAFE_AAD,
+    };
+    const COMPONENT: u32 = 0x10;
+    let mut dictionary = AppDataDictionary::default();
+    dictionary.insert(
+        SAFE_AAD,
+        ComponentsList::new(vec![COMPONENT]).to_bytes().unwrap(),
+    );
+    let leaf_params = |c: &Client| {
+        let mut params = LeafNodeParams::new(c.suite, Credential::basic(c.name.clone()));
+        params.capabilities.extensions.push(APP_DATA_DICTIONARY);
+        params
+    };
+    let alice = Client::new(1, "alice");
+    let mut group = Group::create(
+        &svc(),
+        GroupConfig::default(),
+        b"safe aad".to_vec(),
+        alice.suite,
+        OwnLeaf {
+            params: leaf_params(&alice),
+            encryption_key: HpkeKeySource::Generate,
+            signature_key: alice.signer.clone(),
+        },
+        lifetime(),
+        vec![dictionary.to_extension().unwrap()],
+    )
+    .unwrap();
+    let info = group.group_info(&svc(), true, false).unwrap();
+    let mut observer = PublicGroup::from_group_info(&svc(), &info, None).unwrap();
+    let bob = Client::new(1, "bob");
+    let cs = PROVIDER.suite(bob.suite).unwrap();
+    let bob_kp = KeyPackageParams {
+        leaf: leaf_params(&bob),
+        lifetime: lifetime(),
+        extensions: vec![],
+    }
+    .build_fresh(cs, &bob.signer)
+    .unwrap();
+    let items = SafeAad {
+        aad_items: vec![SafeAadItem::new(COMPONENT, b"upload".to_vec())],
+    };
+    let out = group
+        .commit(
+            &svc(),
+            CommitOptions {
+                safe_aad: Some(items.clone()),
+                ..CommitOptions::new().proposal(Proposal::add(bob_kp.key_package.clone()))
+            },
+            NOW,
+        )
+        .unwrap();
+    let observed = observer.process(&svc(), &out.commit, NOW).unwrap();
+    assert_eq!(observed.aad().safe_aad.as_ref(), Some(&items));
+    // The same commit with a malformed SafeAAD (re-signed): refused, nothing changed.
+    let bad = resigned(&group, &alice.signer, &out.commit, |c| {
+        c.authenticated_data = vec![7, 0, 0].into()
+    });
+    assert!(matches!(
+        refuses(&observer, &bad),
+        PublicGroupError::SafeAad(SafeAadError::Codec(_))
+    ));
+    observer.apply(observed).unwrap();
+    group.merge_pending_commit().unwrap();
+    assert_eq!(observer.group_context(), group.group_context());
+    // A PrivateMessage's SafeAAD is read from its header.
+    let app = group
+        .encrypt_application_with_safe_aad(
+            &svc(),
+            b"hi",
+            &items,
+            b"rest",
+            mls_engine::framing::ReuseGuard::Random,
+        )
+        .unwrap();
+    let observed = observer.process(&svc(), &app, NOW).unwrap();
+    assert!(!observed.is_verified());
+    assert_eq!(observed.aad().safe_aad.as_ref(), Some(&items));
 }

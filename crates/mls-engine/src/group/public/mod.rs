@@ -31,8 +31,8 @@ mod welcome;
 
 pub use error::{GroupInfoField, PublicGroupError};
 pub use observed::{
-    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedProposal, ObservedSender,
-    RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
+    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedAad, ObservedProposal,
+    ObservedSender, RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
 };
 pub use state_codec::PUBLIC_STATE_FORMAT_VERSION;
 pub use welcome::{welcome_new_members, welcome_new_members_from_bytes};

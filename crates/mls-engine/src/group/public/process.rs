@@ -2,8 +2,8 @@
 //! of the engine's shared public checks, nothing changed.
 
 use super::observed::{
-    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedProposal, ObservedSender,
-    RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
+    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedAad, ObservedProposal,
+    ObservedSender, RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
 };
 use super::{PublicGroup, PublicGroupError};
 use crate::codec::{
@@ -16,6 +16,7 @@ use crate::group::proposal_list::ResolvedProposal;
 use crate::group::received::{
     check_commit, check_received_proposal, sender_signature_key, CheckedCommit,
 };
+use crate::group::safe_aad::incoming_safe_aad;
 use crate::group::{GroupError, Services};
 use crate::schedule::interim_transcript_hash;
 use crate::tree::LeafIndex;
@@ -77,11 +78,31 @@ impl PublicGroup {
         if message.group_id.as_slice() != self.group_id() {
             return Err(PublicGroupError::WrongGroup);
         }
+        let authenticated_data = message.authenticated_data.as_slice();
+        let aad = if message.epoch == self.epoch() {
+            self.observed_aad(authenticated_data)?
+        } else {
+            ObservedAad {
+                authenticated_data: authenticated_data.to_vec(),
+                safe_aad: None,
+            }
+        };
         Ok(Observed::Unverified(UnverifiedHeader {
             group_id: message.group_id.as_slice().to_vec(),
             epoch: message.epoch,
             content_type: message.content_type,
+            aad,
         }))
+    }
+
+    /// `authenticated_data` of a message of the current epoch, its `SafeAAD` checked and
+    /// parsed when the epoch uses SafeAAD (as a member checks it, `group::safe_aad`).
+    fn observed_aad(&self, authenticated_data: &[u8]) -> Result<ObservedAad, PublicGroupError> {
+        let (safe_aad, _) = incoming_safe_aad(&self.context, authenticated_data)?;
+        Ok(ObservedAad {
+            authenticated_data: authenticated_data.to_vec(),
+            safe_aad,
+        })
     }
 
     fn process_public(
@@ -100,6 +121,7 @@ impl PublicGroup {
                 got: content.epoch,
             });
         }
+        let aad = self.observed_aad(content.authenticated_data.as_slice())?;
         let cs = services
             .crypto
             .suite(self.cipher_suite())
@@ -127,6 +149,7 @@ impl PublicGroup {
                     sender,
                     reference: auth.proposal_ref(cs).map_err(GroupError::from)?,
                     proposal: proposal.clone(),
+                    aad,
                 }))
             }
             FramedContentBody::Commit(_) => {
@@ -143,7 +166,7 @@ impl PublicGroup {
                     },
                     now,
                 )?;
-                let staged = self.stage(cs, &auth, sender, checked)?;
+                let staged = self.stage(cs, &auth, sender, aad, checked)?;
                 Ok(Observed::Commit(Box::new(staged)))
             }
             FramedContentBody::Application(_) => {
@@ -211,6 +234,7 @@ impl PublicGroup {
         cs: &dyn SuiteProvider,
         auth: &AuthenticatedContent,
         sender: ObservedSender,
+        aad: ObservedAad,
         checked: CheckedCommit,
     ) -> Result<StagedPublicCommit, PublicGroupError> {
         let tag = auth
@@ -268,6 +292,7 @@ impl PublicGroup {
         Ok(StagedPublicCommit {
             base_epoch: self.epoch(),
             base_interim_transcript_hash: self.interim_transcript_hash.clone(),
+            aad,
             sender,
             added,
             removed,
