@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the [`Engine`] operations on every selected shape and engine:
 //! `cargo bench -p vmls-bench` (all), or e.g.
-//! `VMLS_BENCH_SIZES=16,256 VMLS_BENCH_ENGINES=vmls cargo bench -p vmls-bench`.
+//! `VMLS_BENCH_SIZES=16,256 VMLS_BENCH_ENGINES=vmls cargo bench -p vmls-bench`. Then
+//! `mls-engine` alone on the post-quantum suite (`VMLS_BENCH_PQ_SIZES`, default `256,c4096`;
+//! ids `full-256-pq/<operation>/vmls-pq`).
 //! Benchmark ids: `<shape>/<operation>/<engine>`. The message sizes and setup times are
 //! printed (a Markdown table row per engine and shape) before each engine's benchmarks.
 
@@ -8,7 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
-use vmls_bench::engines::{MlsRs, OpenMls, Vmls};
+use vmls_bench::engines::{MlsRs, OpenMls, Vmls, VmlsPq};
 use vmls_bench::{Engine, Fixture, Selection, Shared, APPLICATION_MESSAGE, SIZES_HEADER};
 
 fn bench_engine<E: Engine>(c: &mut Criterion, selection: &Selection, shared: &Shared) {
@@ -19,7 +21,7 @@ fn bench_engine<E: Engine>(c: &mut Criterion, selection: &Selection, shared: &Sh
     let f = Fixture::<E>::build(shared);
     println!("{SIZES_HEADER}\n{}", f.sizes_row());
 
-    let mut group = c.benchmark_group(shape.label());
+    let mut group = c.benchmark_group(shared.label());
     let n = shape.members();
     if n >= 256 {
         group
@@ -102,6 +104,18 @@ fn main() {
         bench_engine::<Vmls>(&mut c, &selection, &shared);
         bench_engine::<OpenMls>(&mut c, &selection, &shared);
         bench_engine::<MlsRs>(&mut c, &selection, &shared);
+    }
+    for &shape in &selection.pq_shapes {
+        if !selection.has::<VmlsPq>() {
+            break;
+        }
+        let shared = Shared::build_on::<0x004F>(shape);
+        println!(
+            "{}: shared setup (mls-engine) {:.1} s",
+            shared.label(),
+            shared.setup.as_secs_f64()
+        );
+        bench_engine::<VmlsPq>(&mut c, &selection, &shared);
     }
     c.final_summary();
 }

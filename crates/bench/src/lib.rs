@@ -7,7 +7,10 @@
 //!   what is measured, and all engines see inputs of the same shape.
 //! * [`Shape`] / [`Fixture`]: the group states measured on (a full tree of 16, 256 or 4096
 //!   members, or a blank-heavy tree of 256), built once per engine and shape.
-//! * [`Selection`]: which shapes and engines to run (`VMLS_BENCH_SIZES`, `VMLS_BENCH_ENGINES`).
+//! * [`Selection`]: which shapes and engines to run (`VMLS_BENCH_SIZES`, `VMLS_BENCH_ENGINES`,
+//!   `VMLS_BENCH_PQ_SIZES`).
+//! * The post-quantum suite (X-Wing, 0x004F): `mls-engine` alone ([`engines::VmlsPq`], no
+//!   other engine here has it) on its own shapes, `full-256-pq` and `copath-4096-pq` by default.
 //! * [`Sizes`]: the message sizes printed by the `sizes` binary and by the benchmark setup.
 //!
 //! Not a library for anyone else: it exists for `cargo bench -p vmls-bench` and
@@ -114,13 +117,39 @@ impl Shape {
 /// `VMLS_BENCH_SIZES` (comma-separated; `16`, `256`, `4096` for full trees, `b256` for the
 /// blank-heavy tree, `c4096` for [`Shape::CopathFull`]; default `16,256,b256,c256,c4096`:
 /// a true full tree of 4096 costs O(n²) joins to build, about an hour here) and `VMLS_BENCH_ENGINES` (comma-separated
-/// engine names; default all three).
+/// engine names; default all three). `VMLS_BENCH_PQ_SIZES` (same syntax, default `256,c4096`,
+/// empty for none) are the shapes [`engines::VmlsPq`] runs on, when `vmls` (or `vmls-pq`) is
+/// selected.
 #[derive(Clone, Debug)]
 pub struct Selection {
     /// The shapes, in the order given.
     pub shapes: Vec<Shape>,
+    /// The shapes of the post-quantum suite.
+    pub pq_shapes: Vec<Shape>,
     /// The engine names selected.
     pub engines: Vec<String>,
+}
+
+/// Parses a comma-separated list of shapes (see [`Selection`]).
+fn parse_shapes(sizes: &str) -> Vec<Shape> {
+    sizes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let number = |t: &str| -> usize {
+                t.parse()
+                    .expect("VMLS_BENCH_SIZES: N, bN or cN with a number N")
+            };
+            if let Some(n) = s.strip_prefix('b') {
+                Shape::Blank(number(n))
+            } else if let Some(n) = s.strip_prefix('c') {
+                Shape::CopathFull(number(n))
+            } else {
+                Shape::Full(number(s))
+            }
+        })
+        .collect()
 }
 
 impl Selection {
@@ -128,36 +157,28 @@ impl Selection {
     pub fn from_env() -> Self {
         let sizes =
             std::env::var("VMLS_BENCH_SIZES").unwrap_or_else(|_| "16,256,b256,c256,c4096".into());
-        let shapes = sizes
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                let number = |t: &str| -> usize {
-                    t.parse()
-                        .expect("VMLS_BENCH_SIZES: N, bN or cN with a number N")
-                };
-                if let Some(n) = s.strip_prefix('b') {
-                    Shape::Blank(number(n))
-                } else if let Some(n) = s.strip_prefix('c') {
-                    Shape::CopathFull(number(n))
-                } else {
-                    Shape::Full(number(s))
-                }
-            })
-            .collect();
+        let shapes = parse_shapes(&sizes);
+        let pq_shapes = parse_shapes(
+            &std::env::var("VMLS_BENCH_PQ_SIZES").unwrap_or_else(|_| "256,c4096".into()),
+        );
         let engines = std::env::var("VMLS_BENCH_ENGINES")
             .unwrap_or_else(|_| "vmls,openmls,mls-rs".into())
             .split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        Self { shapes, engines }
+        Self {
+            shapes,
+            pq_shapes,
+            engines,
+        }
     }
 
-    /// Whether engine `E` is selected.
+    /// Whether engine `E` is selected (`vmls-pq` goes with `vmls`).
     pub fn has<E: Engine>(&self) -> bool {
-        self.engines.iter().any(|e| e == E::NAME)
+        self.engines
+            .iter()
+            .any(|e| e == E::NAME || (E::NAME == "vmls-pq" && e == "vmls"))
     }
 }
 
@@ -181,6 +202,8 @@ pub struct Sizes {
 pub struct Shared {
     /// The shape.
     pub shape: Shape,
+    /// The cipher suite of the group.
+    pub suite: u16,
     /// Full trees: the member holding the group of the first `n - 2` leaves (leaf `n - 4`),
     /// every parent node above them set after all leaves below it were added.
     pub holder: Option<mls_engine::group::Group>,
@@ -207,6 +230,12 @@ impl Shared {
     /// signature), so this costs O(n²): about an hour at 4096 on 2 shared cores (hence the
     /// cache; its leaves' lifetimes end 90 days after it was built).
     pub fn build(shape: Shape) -> Self {
+        Self::build_on::<0x0001>(shape)
+    }
+
+    /// [`Shared::build`] on cipher suite `S` (its members are [`engines::VmlsOn<S>`]
+    /// clients; only that engine can be measured on it unless `S` is 1).
+    pub fn build_on<const S: u16>(shape: Shape) -> Self {
         let start = Instant::now();
         match shape {
             Shape::Full(n) => {
@@ -214,9 +243,10 @@ impl Shared {
                     n >= 4 && n.is_power_of_two(),
                     "full trees here have 2^k >= 4 members"
                 );
-                let holder = Some(cached_base(n));
+                let holder = Some(cached_base::<S>(n));
                 Self {
                     shape,
+                    suite: S,
                     holder,
                     key_packages: vec![],
                     setup: start.elapsed(),
@@ -229,17 +259,19 @@ impl Shared {
                 );
                 Self {
                     shape,
-                    holder: Some(build_copath_base(n)),
+                    suite: S,
+                    holder: Some(build_copath_base::<S>(n)),
                     key_packages: vec![],
                     setup: start.elapsed(),
                 }
             }
             Shape::Blank(n) => {
                 let key_packages = (2..n)
-                    .map(|i| engines::Vmls::new_joiner(&format!("member-{i}")).1)
+                    .map(|i| engines::VmlsOn::<S>::new_joiner(&format!("member-{i}")).1)
                     .collect();
                 Self {
                     shape,
+                    suite: S,
                     holder: None,
                     key_packages,
                     setup: start.elapsed(),
@@ -247,12 +279,28 @@ impl Shared {
             }
         }
     }
+
+    /// The benchmark group name: the shape's label, with `-pq` on the post-quantum suite.
+    pub fn label(&self) -> String {
+        if self.suite == 0x0001 {
+            self.shape.label()
+        } else {
+            format!("{}-pq", self.shape.label())
+        }
+    }
 }
 
-fn cached_base(n: usize) -> mls_engine::group::Group {
+fn cached_base<const S: u16>(n: usize) -> mls_engine::group::Group {
     use mls_engine::group::{Group, STATE_FORMAT_VERSION};
-    let path =
-        std::env::temp_dir().join(format!("vmls-bench-base-{n}-v{STATE_FORMAT_VERSION}.bin"));
+    // Suite 1 keeps its old file name.
+    let suite = if S == 0x0001 {
+        String::new()
+    } else {
+        format!("-suite{S:04x}")
+    };
+    let path = std::env::temp_dir().join(format!(
+        "vmls-bench-base-{n}{suite}-v{STATE_FORMAT_VERSION}.bin"
+    ));
     let use_cache = std::env::var("VMLS_BENCH_NO_CACHE").map_or(true, |v| v.is_empty() || v == "0");
     if use_cache {
         if let Some(group) = std::fs::read(&path)
@@ -262,7 +310,7 @@ fn cached_base(n: usize) -> mls_engine::group::Group {
             return group;
         }
     }
-    let group = build_base(n);
+    let group = build_base::<S>(n);
     if let Ok(bytes) = group.to_bytes() {
         let _ = std::fs::write(&path, bytes);
     }
@@ -275,9 +323,8 @@ fn cached_base(n: usize) -> mls_engine::group::Group {
 /// `[n-4, n-2)`, its leftmost leaf joins from that Welcome (leaf 0 is already in), and then
 /// they commit with path in that order, each processed by the later ones. Each subtree's
 /// root is then set after all its leaves were added. Returns the last of them (leaf `n - 4`).
-fn build_copath_base(n: usize) -> mls_engine::group::Group {
-    use engines::Vmls;
-    let mut creator = Vmls::create("member-0");
+fn build_copath_base<const S: u16>(n: usize) -> mls_engine::group::Group {
+    let mut creator = engines::VmlsOn::<S>::create("member-0");
     let mut joiners = std::collections::BTreeMap::new();
     let mut key_packages = Vec::with_capacity(n - 3);
     // Leftmost leaves of the subtrees [0, n/2), [n/2, 3n/4), ..., [n-4, n-2).
@@ -290,39 +337,38 @@ fn build_copath_base(n: usize) -> mls_engine::group::Group {
         size /= 2;
     }
     for i in 1..n - 2 {
-        let (j, kp) = Vmls::new_joiner(&format!("member-{i}"));
+        let (j, kp) = engines::VmlsOn::<S>::new_joiner(&format!("member-{i}"));
         if starts.contains(&i) {
             joiners.insert(i, j);
         }
         key_packages.push(kp);
     }
-    let (_, welcome) = Vmls::add(&mut creator, &key_packages);
+    let (_, welcome) = engines::VmlsOn::<S>::add(&mut creator, &key_packages);
     let mut live = vec![creator];
     for (_, j) in joiners {
-        live.push(Vmls::join(j, &welcome));
+        live.push(engines::VmlsOn::<S>::join(j, &welcome));
     }
     for k in 0..live.len() {
-        let commit = Vmls::commit_with_path(&mut live[k]);
+        let commit = engines::VmlsOn::<S>::commit_with_path(&mut live[k]);
         for other in live.iter_mut().skip(k + 1) {
-            Vmls::process_commit(other, &commit);
+            engines::VmlsOn::<S>::process_commit(other, &commit);
         }
     }
     live.pop().expect("at least one live member")
 }
 
-fn build_base(n: usize) -> mls_engine::group::Group {
-    use engines::Vmls;
-    let mut holder = Vmls::create("member-0");
-    let (_, kp1) = Vmls::new_joiner("member-1");
-    Vmls::add(&mut holder, &[kp1]);
-    Vmls::commit_with_path(&mut holder);
+fn build_base<const S: u16>(n: usize) -> mls_engine::group::Group {
+    let mut holder = engines::VmlsOn::<S>::create("member-0");
+    let (_, kp1) = engines::VmlsOn::<S>::new_joiner("member-1");
+    engines::VmlsOn::<S>::add(&mut holder, &[kp1]);
+    engines::VmlsOn::<S>::commit_with_path(&mut holder);
     let mut h = 2;
     while h < n - 2 {
-        let (even, kp_even) = Vmls::new_joiner(&format!("member-{h}"));
-        let (_, kp_odd) = Vmls::new_joiner(&format!("member-{}", h + 1));
-        let (_, welcome) = Vmls::add(&mut holder, &[kp_even, kp_odd]);
-        let mut next = Vmls::join(even, &welcome);
-        Vmls::commit_with_path(&mut next);
+        let (even, kp_even) = engines::VmlsOn::<S>::new_joiner(&format!("member-{h}"));
+        let (_, kp_odd) = engines::VmlsOn::<S>::new_joiner(&format!("member-{}", h + 1));
+        let (_, welcome) = engines::VmlsOn::<S>::add(&mut holder, &[kp_even, kp_odd]);
+        let mut next = engines::VmlsOn::<S>::join(even, &welcome);
+        engines::VmlsOn::<S>::commit_with_path(&mut next);
         holder = next;
         h += 2;
     }

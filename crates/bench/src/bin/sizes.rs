@@ -2,7 +2,7 @@
 //! Markdown table: `cargo run -p vmls-bench --release --bin sizes`. `VMLS_BENCH_SIZES` and
 //! `VMLS_BENCH_ENGINES` restrict the run (see `vmls_bench::Selection`).
 
-use vmls_bench::engines::{MlsRs, OpenMls, Vmls};
+use vmls_bench::engines::{MlsRs, OpenMls, Vmls, VmlsPq};
 use vmls_bench::{Engine, Fixture, Selection, Shared, SIZES_HEADER};
 
 fn row<E: Engine>(selection: &Selection, shared: &Shared) {
@@ -24,5 +24,17 @@ fn main() {
         row::<Vmls>(&selection, &shared);
         row::<OpenMls>(&selection, &shared);
         row::<MlsRs>(&selection, &shared);
+    }
+    for &shape in &selection.pq_shapes {
+        if !selection.has::<VmlsPq>() {
+            break;
+        }
+        let shared = Shared::build_on::<0x004F>(shape);
+        eprintln!(
+            "{}: shared setup {:.1} s",
+            shared.label(),
+            shared.setup.as_secs_f64()
+        );
+        row::<VmlsPq>(&selection, &shared);
     }
 }

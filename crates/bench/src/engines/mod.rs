@@ -6,4 +6,4 @@ pub mod vmls;
 
 pub use self::mls_rs::MlsRs;
 pub use self::openmls::OpenMls;
-pub use self::vmls::Vmls;
+pub use self::vmls::{Vmls, VmlsOn, VmlsPq};

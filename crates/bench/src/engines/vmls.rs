@@ -8,7 +8,6 @@ use mls_engine::messages::{HpkeKeySource, KeyPackageBundle, KeyPackageParams, Le
 use crate::{now, Engine};
 
 static PROVIDER: RustCrypto = RustCrypto;
-const SUITE: CipherSuite = CipherSuite(1);
 
 fn services() -> Services<'static> {
     Services::new(&PROVIDER)
@@ -22,10 +21,10 @@ fn lifetime() -> Lifetime {
     }
 }
 
-fn signature_key() -> SignatureKeyPair {
+fn signature_key(suite: CipherSuite) -> SignatureKeyPair {
     PROVIDER
-        .suite(SUITE)
-        .expect("suite 1")
+        .suite(suite)
+        .expect("an implemented suite")
         .signature_generate_key_pair()
         .expect("signature key")
 }
@@ -34,10 +33,17 @@ fn encode(message: MlsMessageBody) -> Vec<u8> {
     MlsMessage::new(message).to_bytes().expect("encodes")
 }
 
-/// `mls-engine` with the default [`GroupConfig`] (PublicMessage handshakes, no padding,
-/// `ratchet_tree` in Welcomes).
+/// `mls-engine` on cipher suite `S` with the default [`GroupConfig`] (PublicMessage
+/// handshakes, no padding, `ratchet_tree` in Welcomes).
 #[derive(Debug)]
-pub struct Vmls;
+pub struct VmlsOn<const S: u16>;
+
+/// `mls-engine` on suite 1, the suite all three engines are compared on.
+pub type Vmls = VmlsOn<0x0001>;
+
+/// `mls-engine` on the post-quantum suite `MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519`
+/// (X-Wing, 0x004F); neither OpenMLS without its draft feature nor mls-rs has it.
+pub type VmlsPq = VmlsOn<0x004F>;
 
 /// A client with a KeyPackage, not yet in a group.
 #[derive(Clone, Debug)]
@@ -46,8 +52,12 @@ pub struct VmlsJoiner {
     signature_key: SignatureKeyPair,
 }
 
-impl Engine for Vmls {
-    const NAME: &'static str = "vmls";
+impl<const S: u16> Engine for VmlsOn<S> {
+    const NAME: &'static str = match S {
+        0x0001 => "vmls",
+        0x004F => "vmls-pq",
+        _ => "vmls-other-suite",
+    };
     type Member = Group;
     type Joiner = VmlsJoiner;
 
@@ -56,11 +66,11 @@ impl Engine for Vmls {
             &services(),
             GroupConfig::default(),
             crate::GROUP_ID.to_vec(),
-            SUITE,
+            CipherSuite(S),
             OwnLeaf {
-                params: LeafNodeParams::new(SUITE, Credential::basic(name.as_bytes())),
+                params: LeafNodeParams::new(CipherSuite(S), Credential::basic(name.as_bytes())),
                 encryption_key: HpkeKeySource::Generate,
-                signature_key: signature_key(),
+                signature_key: signature_key(CipherSuite(S)),
             },
             lifetime(),
             vec![],
@@ -69,10 +79,14 @@ impl Engine for Vmls {
     }
 
     fn new_joiner(name: &str) -> (VmlsJoiner, Vec<u8>) {
-        let signature_key = signature_key();
+        let suite = CipherSuite(S);
+        let signature_key = signature_key(suite);
         let key_package =
-            KeyPackageParams::new(SUITE, Credential::basic(name.as_bytes()), lifetime())
-                .build_fresh(PROVIDER.suite(SUITE).expect("suite 1"), &signature_key)
+            KeyPackageParams::new(suite, Credential::basic(name.as_bytes()), lifetime())
+                .build_fresh(
+                    PROVIDER.suite(suite).expect("an implemented suite"),
+                    &signature_key,
+                )
                 .expect("KeyPackage");
         let bytes = encode(MlsMessageBody::KeyPackage(key_package.key_package.clone()));
         (

@@ -11,6 +11,7 @@ fn tiny() -> Config {
         messages: 4,
         ops: Op::ALL.to_vec(),
         warm_up: false,
+        suite: SUITE,
     }
 }
 
@@ -25,12 +26,12 @@ fn row(report: &Report, d: u32, op: Op, mode: Mode) -> &Row {
 #[test]
 fn the_scenario_runs_end_to_end_and_both_runs_agree_on_the_shape() {
     let report = run(&tiny(), &ProgressBar::hidden()).unwrap();
-    // 2 values of D × 4 operations × 2 runs.
-    assert_eq!(report.rows.len(), 16);
+    // 2 values of D × 5 operations × 2 runs.
+    assert_eq!(report.rows.len(), 20);
     // Every group's epoch authenticators were compared after setup and after every
-    // operation run, in both runs: 2 groups × 2 runs × (4 checks at D = 1, where the removal
-    // does not run, + 5 at D = 2).
-    assert_eq!(report.epoch_checks, 2 * 2 * (4 + 5));
+    // operation run, in both runs: 2 groups × 2 runs × (5 checks at D = 1, where the removal
+    // does not run, + 6 at D = 2).
+    assert_eq!(report.epoch_checks, 2 * 2 * (5 + 6));
     for mode in Mode::BOTH {
         assert!(!row(&report, 1, Op::Remove, mode).ran());
         assert!(row(&report, 2, Op::Remove, mode).ran());
@@ -83,7 +84,7 @@ fn the_scenario_runs_end_to_end_and_both_runs_agree_on_the_shape() {
     // Virtual: KeyPackage, commit, Welcome, state transfer; per-device: KeyPackage, commit,
     // Welcome per group.
     assert_eq!((v.messages, p.messages), (4, 6));
-    for op in [Op::Update, Op::Messages] {
+    for op in [Op::Update, Op::Pcs, Op::Messages] {
         let (v, p) = (
             row(&report, 2, op, Mode::Virtual),
             row(&report, 2, op, Mode::PerDevice),
@@ -98,6 +99,12 @@ fn the_scenario_runs_end_to_end_and_both_runs_agree_on_the_shape() {
     // One commit per user per group; 4 messages per group.
     assert_eq!(row(&report, 2, Op::Update, Mode::Virtual).messages, 6);
     assert_eq!(row(&report, 2, Op::Update, Mode::PerDevice).messages, 6);
+    // PCS for every device: per-device, each of the 6 devices commits in both groups;
+    // virtual, each of the 3 users makes one emulation commit and one commit per group.
+    assert_eq!(row(&report, 2, Op::Pcs, Mode::PerDevice).messages, 12);
+    assert_eq!(row(&report, 2, Op::Pcs, Mode::Virtual).messages, 3 + 6);
+    assert_eq!(row(&report, 1, Op::Pcs, Mode::PerDevice).messages, 6);
+    assert_eq!(row(&report, 1, Op::Pcs, Mode::Virtual).messages, 3 + 6);
     assert_eq!(row(&report, 2, Op::Messages, Mode::Virtual).messages, 8);
     assert_eq!(row(&report, 2, Op::Messages, Mode::PerDevice).messages, 8);
     // Per-device: every message reaches the 5 other devices of its group; total octets
@@ -114,7 +121,7 @@ fn the_scenario_runs_end_to_end_and_both_runs_agree_on_the_shape() {
     let files = report::write(&report, &dir).unwrap();
     let csv = std::fs::read_to_string(&files[0]).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 17);
+    assert_eq!(lines.len(), 21);
     assert!(lines[0].starts_with("users,devices_per_user,groups,"));
     assert!(lines[1..].iter().all(|l| l.starts_with("3,")));
     assert_eq!(lines.iter().filter(|l| l.contains(",update,")).count(), 4);
@@ -132,7 +139,7 @@ fn the_scenario_runs_end_to_end_and_both_runs_agree_on_the_shape() {
 
     // A crossover per operation and metric, over the Ds where it ran.
     let xs = report::crossovers(&report);
-    assert_eq!(xs.len(), 8);
+    assert_eq!(xs.len(), 10);
     assert_eq!(xs[0].points.len(), 1); // remove: D = 2 only
     assert_eq!(xs[4].points.len(), 2); // update: D = 1 and 2
     let table = report::table(&report);
@@ -150,6 +157,7 @@ fn a_subset_of_operations_and_a_fraction_of_users() {
         messages: 3,
         ops: vec![Op::Messages, Op::Update],
         warm_up: true,
+        suite: SUITE,
     };
     assert_eq!(config.users_per_group(), 2);
     let report = run(&config, &ProgressBar::hidden()).unwrap();
@@ -216,4 +224,47 @@ fn device_lists_and_invalid_parameters() {
             Err(BenchError::Config(_))
         ));
     }
+}
+
+#[test]
+fn the_scenario_runs_on_the_pq_suite_with_larger_trees() {
+    let config = |suite| Config {
+        users: 2,
+        devices: vec![2],
+        groups: 1,
+        fraction: 1.0,
+        messages: 2,
+        ops: vec![Op::Update, Op::Pcs],
+        warm_up: false,
+        suite,
+    };
+    let pq = run(
+        &config(CipherSuite::MLS_128_MLKEM768X25519_AES128GCM_SHA256_ED25519),
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
+    let classic = run(&config(SUITE), &ProgressBar::hidden()).unwrap();
+    for mode in Mode::BOTH {
+        let (q, c) = (row(&pq, 2, Op::Pcs, mode), row(&classic, 2, Op::Pcs, mode));
+        assert_eq!(q.messages, c.messages, "{mode}");
+        // X-Wing keys are 1216 octets and its ciphertexts 1120, X25519's 32 and 32.
+        assert!(
+            q.tree.tree_bytes > 10.0 * c.tree.tree_bytes,
+            "{mode}: {q:?} {c:?}"
+        );
+        assert!(q.up > 5.0 * c.up, "{mode}");
+    }
+    assert!(report::table(&pq)
+        .contains("suite 0x004f (MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519)"));
+    let unknown = Config {
+        suite: CipherSuite(4),
+        ..config(SUITE)
+    };
+    assert!(matches!(
+        run(&unknown, &ProgressBar::hidden()),
+        Err(BenchError::Config(_))
+    ));
+    assert_eq!(parse_suite("0x004F"), Ok(CipherSuite(0x4F)));
+    assert_eq!(parse_suite("7"), Ok(CipherSuite(7)));
+    assert!(parse_suite("x").is_err());
 }
