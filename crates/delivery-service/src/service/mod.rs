@@ -9,12 +9,17 @@
 //! and passes its id; the service trusts that id and nothing else the request claims.
 
 mod counters;
-mod wakeups;
+mod directory;
+mod groups;
+mod mailbox;
+mod mls;
+mod registry;
+mod send;
+pub(crate) mod wakeups;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Mutex;
 use vmls_protocol::{ClientId, Request, Response, ServiceError, Text};
 
 pub use counters::{
@@ -23,8 +28,10 @@ pub use counters::{
 };
 pub use wakeups::{Subscription, SubscriptionClosed};
 
-use crate::store::{DatabaseUrl, StoreError};
-use crate::InMemoryDeliveryService;
+use crate::store::memory::MemoryStore;
+use crate::store::postgres::PostgresStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ClientRow, DatabaseUrl, Store, StoreError, Tx};
 
 /// The configured limits (quotas) of the service; each is refused with
 /// [`ServiceError::QuotaExceeded`] naming it. Per-second rate limits are the HTTP layer's.
@@ -99,33 +106,39 @@ pub struct Service {
 struct Inner {
     limits: Limits,
     backend: Backend,
-    wakeups: wakeups::Wakeups,
+    wakeups: Arc<wakeups::Wakeups>,
     counters: counters::Counters,
 }
 
 /// The storage behind a service.
 #[derive(Debug)]
 enum Backend {
-    /// The in-memory service (until the checking core lands on every backend).
-    Memory(Mutex<InMemoryDeliveryService>),
+    Memory(MemoryStore),
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
+
+/// How often a transaction that lost a race in storage (PostgreSQL serialization failure,
+/// deadlock, unique violation of a concurrent insert) is run again before the request is
+/// answered with [`ServiceError::Unavailable`].
+const MAX_ATTEMPTS: usize = 16;
 
 impl Service {
     /// Opens (and migrates) the database of `config`.
     pub async fn open(config: ServiceConfig) -> Result<Service, StoreError> {
+        let wakeups = Arc::new(wakeups::Wakeups::default());
         let backend = match &config.database {
-            DatabaseUrl::Memory => Backend::Memory(Mutex::new(InMemoryDeliveryService::new())),
-            other => {
-                return Err(StoreError::UnsupportedUrl {
-                    url: format!("{other:?}"),
-                })
-            }
+            DatabaseUrl::Memory => Backend::Memory(MemoryStore::new()),
+            DatabaseUrl::Sqlite(path) => Backend::Sqlite(SqliteStore::open(path)?),
+            DatabaseUrl::Postgres { url, schema } => Backend::Postgres(
+                PostgresStore::connect(url, schema.as_deref(), wakeups.clone()).await?,
+            ),
         };
         Ok(Service {
             inner: Arc::new(Inner {
                 limits: config.limits,
                 backend,
-                wakeups: wakeups::Wakeups::default(),
+                wakeups,
                 counters: counters::Counters::default(),
             }),
         })
@@ -139,24 +152,32 @@ impl Service {
     /// Carries out one request of the authenticated `device` at time `now` (seconds since the
     /// Unix epoch: KeyPackage lifetimes). Returns after an accepted request is durable; a
     /// refused request ([`Response::Refused`]) changed nothing. Storage failures are answered
-    /// with [`ServiceError::Unavailable`] (retry).
+    /// with [`ServiceError::Unavailable`] (nothing changed; retry).
     pub async fn handle(&self, device: &ClientId, request: Request, now: u64) -> Response {
         let inner = &self.inner;
         inner.counters.request(&request);
         let started = Instant::now();
-        let response = match &inner.backend {
-            Backend::Memory(service) => service.lock().await.handle(device, request, now),
+        let result = match &inner.backend {
+            Backend::Memory(s) => run_with_retries(s, &inner.limits, device, request, now).await,
+            Backend::Sqlite(s) => run_with_retries(s, &inner.limits, device, request, now).await,
+            Backend::Postgres(s) => run_with_retries(s, &inner.limits, device, request, now).await,
         };
         inner.counters.storage(started.elapsed());
-        if let Response::Refused(e) = &response {
-            inner.counters.refusal(e);
+        match result {
+            Ok(outcome) => {
+                if let Some(n) = outcome.fan_out {
+                    inner.counters.accepted(n);
+                }
+                for device in &outcome.woken {
+                    inner.wakeups.notify(device);
+                }
+                outcome.response
+            }
+            Err(e) => {
+                inner.counters.refusal(&e);
+                Response::Refused(e)
+            }
         }
-        if matches!(response, Response::Accepted(_)) {
-            // The legacy backend does not say which mailboxes got items: wake everyone.
-            inner.counters.accepted(0);
-            inner.wakeups.notify_all();
-        }
-        response
     }
 
     /// Wake-ups for `device`: "its mailbox may have new items". Fed by this instance's
@@ -167,14 +188,23 @@ impl Service {
 
     /// The signature scheme and public key `device` registered
     /// ([`Request::RegisterDevice`]), for authenticating its requests; `None` if it is not
-    /// registered.
+    /// registered (or is a virtual client).
     pub async fn device_key(
         &self,
         device: &ClientId,
     ) -> Result<Option<(u16, Vec<u8>)>, StoreError> {
-        match &self.inner.backend {
-            Backend::Memory(service) => Ok(service.lock().await.device_key(device)),
-        }
+        let row = match &self.inner.backend {
+            Backend::Memory(s) => s.begin().await?.client(device).await?,
+            Backend::Sqlite(s) => s.begin().await?.client(device).await?,
+            Backend::Postgres(s) => s.begin().await?.client(device).await?,
+        };
+        Ok(match row {
+            Some(ClientRow::Device {
+                signature_scheme,
+                signature_key,
+            }) => Some((signature_scheme, signature_key)),
+            _ => None,
+        })
     }
 
     /// The counters so far (this instance's).
@@ -184,14 +214,151 @@ impl Service {
 
     /// How many items wait in mailboxes (all instances': read from storage).
     pub async fn queue_depths(&self) -> Result<QueueDepths, StoreError> {
-        match &self.inner.backend {
-            Backend::Memory(service) => Ok(service.lock().await.queue_depths()),
+        let (mailbox_items, largest_mailbox) = match &self.inner.backend {
+            Backend::Memory(s) => s.begin().await?.queue_depths().await?,
+            Backend::Sqlite(s) => s.begin().await?.queue_depths().await?,
+            Backend::Postgres(s) => s.begin().await?.queue_depths().await?,
+        };
+        Ok(QueueDepths {
+            mailbox_items,
+            largest_mailbox,
+        })
+    }
+}
+
+/// Why a request was not carried out.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Refused: the answer.
+    Refused(ServiceError),
+    /// Storage failed.
+    Store(StoreError),
+}
+
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
+        Self::Refused(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// What a carried-out request produced.
+struct Outcome {
+    response: Response,
+    /// Devices whose mailboxes got items.
+    woken: Vec<ClientId>,
+    /// For an accepted message: how many mailbox items it made.
+    fan_out: Option<usize>,
+}
+
+impl Outcome {
+    fn plain(response: Response) -> Self {
+        Self {
+            response,
+            woken: Vec::new(),
+            fan_out: None,
         }
     }
 }
 
+/// [`ServiceError::QuotaExceeded`] for an MLS message over the size limit.
+pub(crate) fn check_size(bytes: &[u8], max: usize) -> Result<(), ServiceError> {
+    if bytes.len() > max {
+        return Err(ServiceError::QuotaExceeded {
+            quota: Text::new("message_size"),
+            limit: max as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Runs a request in a transaction of `store`, again when the transaction lost a race.
+async fn run_with_retries<S: Store>(
+    store: &S,
+    limits: &Limits,
+    device: &ClientId,
+    request: Request,
+    now: u64,
+) -> Result<Outcome, ServiceError> {
+    let mut last = StoreError::Conflict;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut tx = match store.begin().await {
+            Ok(tx) => tx,
+            Err(e) => return Err(unavailable(&e)),
+        };
+        match run(&mut tx, limits, device, request.clone(), now).await {
+            Ok(outcome) => match tx.commit(&outcome.woken).await {
+                Ok(()) => return Ok(outcome),
+                Err(StoreError::Conflict) => last = StoreError::Conflict,
+                Err(e) => return Err(unavailable(&e)),
+            },
+            Err(Failure::Refused(e)) => return Err(e),
+            Err(Failure::Store(StoreError::Conflict)) => last = StoreError::Conflict,
+            Err(Failure::Store(e)) => return Err(unavailable(&e)),
+        }
+    }
+    Err(unavailable(&last))
+}
+
+/// Carries out one request inside `tx` (nothing is written unless every check passed).
+async fn run<T: Tx>(
+    tx: &mut T,
+    limits: &Limits,
+    device: &ClientId,
+    request: Request,
+    now: u64,
+) -> Result<Outcome, Failure> {
+    let done = |()| Outcome::plain(Response::done());
+    Ok(match request {
+        Request::RegisterDevice(r) => registry::register_device(tx, device, r).await.map(done)?,
+        Request::RegisterVirtualClient(r) => registry::register_virtual_client(tx, device, r)
+            .await
+            .map(done)?,
+        Request::CreateGroup(r) => groups::create_group(tx, device, r, limits.max_message_size)
+            .await
+            .map(done)?,
+        Request::Send(r) => {
+            let sent = send::send(tx, device, r, limits, now).await?;
+            Outcome {
+                response: sent.response,
+                woken: sent.woken,
+                fan_out: Some(sent.fan_out),
+            }
+        }
+        Request::PublishGroupInfo(r) => {
+            groups::publish_group_info(tx, device, r, limits.max_message_size)
+                .await
+                .map(done)?
+        }
+        Request::FetchGroupInfo(group_id) => Outcome::plain(Response::GroupInfo(
+            groups::fetch_group_info(tx, device, &group_id).await?,
+        )),
+        Request::PublishKeyPackages(r) => directory::publish(tx, device, r, limits, now)
+            .await
+            .map(done)?,
+        Request::ConsumeKeyPackage(r) => Outcome::plain(Response::KeyPackage(
+            directory::consume(tx, device, r, now).await?,
+        )),
+        Request::RetireKeyPackages(r) => directory::retire(tx, device, r).await.map(done)?,
+        Request::Fetch(r) => Outcome::plain(Response::Messages(
+            groups::fetch(tx, device, r, limits.max_read_items).await?,
+        )),
+        Request::ReadMailbox(r) => Outcome::plain(Response::Mailbox(
+            mailbox::read(tx, device, r, limits.max_read_items).await?,
+        )),
+        Request::Ack(r) => mailbox::ack(tx, device, r).await.map(done)?,
+        Request::GroupStatus(group_id) => {
+            Outcome::plain(Response::Status(groups::group_status(tx, &group_id).await?))
+        }
+    })
+}
+
 /// A refusal for a storage failure: nothing changed, retry.
-#[allow(dead_code)]
 pub(crate) fn unavailable(e: &StoreError) -> ServiceError {
     ServiceError::Unavailable {
         reason: Text::new(e),
@@ -206,5 +373,25 @@ mod tests {
     fn service_is_send_sync_clone() {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Service>();
+    }
+
+    #[test]
+    fn handle_future_is_send() {
+        fn check<F: std::future::Future + Send>(_: F) {}
+        let service = Service {
+            inner: Arc::new(Inner {
+                limits: Limits::default(),
+                backend: Backend::Memory(MemoryStore::new()),
+                wakeups: Arc::default(),
+                counters: counters::Counters::default(),
+            }),
+        };
+        let device = ClientId::new("d");
+        check(service.handle(
+            &device,
+            Request::GroupStatus(vmls_protocol::GroupId::new("g")),
+            0,
+        ));
+        check(service.device_key(&device));
     }
 }
