@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use delivery_service::config::{HttpLimits, ServerConfig};
 use delivery_service::http::Server;
 use mls::{add_commit, application, svc, Member};
-use mls_engine::group::CommitOptions;
 use mls_engine::codec::MlsMessageBody;
+use mls_engine::group::CommitOptions;
 use tokio::sync::oneshot;
 use vmls_client::vmls_protocol::{GroupId, Request, Response, SendRequest};
 use vmls_client::{Client, ClientConfig};
@@ -139,7 +139,9 @@ async fn scenario(
 ) -> Vec<Row> {
     let servers = Servers::start(database, instances).await;
     let alice = Member::new("alice");
-    let others: Vec<Member> = (0..fan_out).map(|i| Member::new(&format!("m{i}"))).collect();
+    let others: Vec<Member> = (0..fan_out)
+        .map(|i| Member::new(&format!("m{i}")))
+        .collect();
     let a = client(&servers.urls[0], &alice);
     assert!(matches!(a.register().await.unwrap(), Response::Done(_)));
     for (i, m) in others.iter().enumerate() {
@@ -243,7 +245,8 @@ fn sqlite_raw(dir: &std::path::Path, rows: usize) -> f64 {
     let body = vec![0x61u8; 1024];
     let started = Instant::now();
     for _ in 0..rows {
-        db.execute("INSERT INTO raw(body) VALUES (?1)", [&body]).unwrap();
+        db.execute("INSERT INTO raw(body) VALUES (?1)", [&body])
+            .unwrap();
     }
     rows as f64 / started.elapsed().as_secs_f64()
 }
@@ -332,7 +335,10 @@ fn main() {
             Ok(base) => {
                 let schema = format!("bench_raw_{}", std::process::id());
                 fresh_schema(&base, &schema).await;
-                raw.push(("PostgreSQL", postgres_raw(&base, &schema, sizes.raw_rows).await));
+                raw.push((
+                    "PostgreSQL",
+                    postgres_raw(&base, &schema, sizes.raw_rows).await,
+                ));
                 for instances in [1, 2] {
                     for fan_out in [10, 100] {
                         run += 1;
@@ -354,7 +360,9 @@ fn main() {
         println!("| {db} | {rate:.0} |");
     }
     println!();
-    println!("| database | instances | message | fan-out | count | accepted/s | % of raw | p50 | p99 |");
+    println!(
+        "| database | instances | message | fan-out | count | accepted/s | % of raw | p50 | p99 |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let raw_rate = raw
