@@ -8,7 +8,6 @@
 //! PostgreSQL rows need `VMLS_TEST_POSTGRES_URL`. Results: docs/performance.md.
 
 #[path = "../tests/net/mls.rs"]
-#[allow(dead_code)]
 mod mls;
 
 use std::time::{Duration, Instant};
