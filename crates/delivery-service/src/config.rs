@@ -83,6 +83,29 @@ impl Default for HttpLimits {
     }
 }
 
+/// Where the server's `now` comes from (KeyPackage lifetimes, the replay window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A fixed time (seconds since the Unix epoch): for tests whose MLS material was made for
+    /// a given time. Never in production.
+    Fixed(u64),
+}
+
+impl Clock {
+    /// Seconds since the Unix epoch.
+    pub fn now(self) -> u64 {
+        match self {
+            Self::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            Self::Fixed(now) => now,
+        }
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -96,6 +119,8 @@ pub struct ServerConfig {
     pub insecure_allow_plain_http: bool,
     /// The HTTP layer's limits.
     pub limits: HttpLimits,
+    /// The clock.
+    pub clock: Clock,
 }
 
 /// Why a configuration cannot be served.
@@ -118,6 +143,7 @@ impl ServerConfig {
             tls: None,
             insecure_allow_plain_http: false,
             limits: HttpLimits::default(),
+            clock: Clock::System,
         }
     }
 
@@ -155,6 +181,7 @@ impl From<ServeArgs> for ServerConfig {
             tls,
             insecure_allow_plain_http: args.insecure_allow_plain_http,
             limits,
+            clock: Clock::System,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use delivery_service::config::{HttpLimits, ServerConfig, TlsFiles};
 use mls_engine::group::Group;
-use net::mls::{add_commit, application, Member};
+use net::mls::{add_commit, application, update_commit, Member};
 use net::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -408,9 +408,9 @@ async fn a_garbage_commit_is_refused_and_changes_nothing() {
 async fn a_commit_for_another_epoch_is_refused_and_changes_nothing() {
     let mut scene = Scene::new().await;
     // A commit made in epoch 1, then another of epoch 1 wins: the first is for a past epoch.
-    let stale = add_commit(&mut scene.group, &[&Member::new("dave")]);
+    let stale = update_commit(&mut scene.group);
     scene.group.clear_pending_commit();
-    let winner = add_commit(&mut scene.group, &[&Member::new("erin")]);
+    let winner = update_commit(&mut scene.group);
     let accepted = scene.clients[0]
         .call(winner.to_group(scene.group_id.clone()))
         .await
@@ -421,7 +421,7 @@ async fn a_commit_for_another_epoch_is_refused_and_changes_nothing() {
         .refused_unchanged(0, stale, |e| matches!(e, ServiceError::StaleEpoch { .. }))
         .await;
     // The same commit claiming the current epoch: the service reads the epoch from the message.
-    let mut lying = add_commit(&mut scene.group, &[&Member::new("frank")]);
+    let mut lying = update_commit(&mut scene.group);
     scene.group.clear_pending_commit();
     lying.kind = MessageKind::Commit { epoch: 7 };
     scene

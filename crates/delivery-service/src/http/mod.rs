@@ -26,7 +26,7 @@ pub use routes::{status_of, REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE};
 pub use tls::TlsError;
 
 use crate::auth::ReplayGuard;
-use crate::config::{ConfigError, HttpLimits, ServerConfig};
+use crate::config::{Clock, ConfigError, HttpLimits, ServerConfig};
 use crate::metrics::HttpMetrics;
 use crate::service::{Service, ServiceConfig};
 use rate::RateLimiter;
@@ -60,6 +60,7 @@ pub(crate) struct AppState<B> {
     rate: RateLimiter,
     metrics: HttpMetrics,
     limits: HttpLimits,
+    clock: Clock,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -110,6 +111,7 @@ impl Server {
             rate: RateLimiter::new(limits.requests_per_second, limits.burst),
             metrics: HttpMetrics::default(),
             limits,
+            clock: config.clock,
             shutdown: shutdown_rx,
         });
         Ok(Self {

@@ -11,7 +11,6 @@ use axum::response::Response as HttpResponse;
 use vmls_protocol::{decode, encode, ClientId, Push, ServiceError, SignedSubscribe, Text};
 
 use super::backend::Backend;
-use super::routes::unix_now;
 use super::AppState;
 use crate::auth::verify_subscribe;
 
@@ -108,7 +107,7 @@ async fn subscribe<B: Backend>(
     verify_subscribe(&signed, key.as_ref()).map_err(|e| e.to_service_error())?;
     state
         .replay
-        .check(&signed.content, unix_now())
+        .check(&signed.content, state.clock.now())
         .map_err(|e| e.to_service_error())?;
     Ok(signed.content.device)
 }

@@ -1,7 +1,7 @@
 //! The endpoints: `POST /v1/request`, `GET /v1/push` (push.rs), `GET /health`, `GET /metrics`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -31,13 +31,6 @@ pub(crate) fn router<B: Backend>(state: Arc<AppState<B>>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics::<B>))
         .with_state(state)
-}
-
-/// Seconds since the Unix epoch (the service's `now`).
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The HTTP status of a refusal (the body, a [`Response::Refused`], is what counts).
@@ -181,7 +174,7 @@ async fn request<B: Backend>(
             )
         }
     };
-    let now = unix_now();
+    let now = state.clock.now();
     if let Err(refused) = authenticate(&state, &signed, now).await {
         return refused;
     }

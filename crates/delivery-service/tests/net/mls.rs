@@ -135,3 +135,16 @@ pub fn application(group: &mut Group, len: usize) -> SendRequest {
     let message = group.encrypt_application(&svc(), &data, b"").unwrap();
     SendRequest::application(message.to_bytes().unwrap())
 }
+
+/// A Commit of `group` with an UpdatePath and no proposals, with the new epoch's GroupInfo.
+pub fn update_commit(group: &mut Group) -> SendRequest {
+    let epoch = group.epoch();
+    let options = CommitOptions {
+        force_path: true,
+        group_info: true,
+        ..CommitOptions::default()
+    };
+    let out = group.commit(&svc(), options, now()).unwrap();
+    let info = message_bytes(MlsMessageBody::GroupInfo(out.group_info.unwrap()));
+    SendRequest::commit(epoch, out.commit.to_bytes().unwrap()).with_group_info(info)
+}
