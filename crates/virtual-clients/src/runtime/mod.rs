@@ -390,3 +390,8 @@ impl Device {
         self.reading || !self.fetching.is_empty()
     }
 }
+
+/// The README's example of driving one device, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../README.md")]
+pub struct ReadmeExample;
