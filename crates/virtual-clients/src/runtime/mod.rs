@@ -172,6 +172,7 @@ impl Device {
             signature_key,
             groups: BTreeMap::new(),
             key_packages: Vec::new(),
+            pending_external: BTreeMap::new(),
         });
         Ok(Self::with_member(crypto, id, config, member, Setup::Plain))
     }
