@@ -532,8 +532,26 @@ impl Device {
             ))
     }
 
-    /// An emulation-group send of this device (as itself).
+    /// An emulation-group send of this device (as itself). A Commit carries the GroupInfo of
+    /// the epoch it creates, like every Commit (made from a copy of the group with the pending
+    /// commit merged).
     fn emulation_send(&self, send: SendRequest, step: Step) -> Result<Next, IntentFailure> {
+        let mut send = send;
+        if matches!(step, Step::EmulationCommit) {
+            let services = self.services();
+            let client = self
+                .member
+                .emulator()
+                .ok_or(IntentFailure::Unsupported("not an emulator client"))?;
+            let mut next = client.emulation_group().clone();
+            next.merge_pending_commit()
+                .map_err(|e| op_failed(e.into()))?;
+            let info = next
+                .group_info(&services, true, true)
+                .map_err(|e| op_failed(e.into()))?;
+            send = send
+                .with_group_info(encode_body(MlsMessageBody::GroupInfo(info)).map_err(op_failed)?);
+        }
         Ok(Next::Send(send.to_group(self.emulation_id()?), step))
     }
 
