@@ -5,6 +5,7 @@
 //! | [`malformed_action`] | 1: a sibling applies an accepted emulation Commit whose action is malformed |
 //! | [`external_pending`] | 4: an external join is pending until confirmed or abandoned |
 //! | [`leave`] | 6: removal deletes the group's secrets; leave and forget a group |
+//! | [`removal`] | a device removal: removed devices reported, KeyPackages retired, leaf and signature key rotated; 2: the derivation epoch and the retention check |
 //! | [`recovery`] | the recovery class of every `EmulatorError` |
 //! | [`hooks`] | 10: the own-leaf resolver (H2) and the reuse guard (H4) report typed errors |
 
@@ -23,3 +24,5 @@ mod leave;
 mod malformed_action;
 #[path = "protocol_holes/recovery.rs"]
 mod recovery;
+#[path = "protocol_holes/removal.rs"]
+mod removal;

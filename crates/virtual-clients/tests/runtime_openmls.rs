@@ -239,7 +239,7 @@ fn setup() -> World {
         w.intend(0, Intent::AddDevice { device: id });
         w.settle();
     }
-    w.intend(1, Intent::PublishKeyPackages { count: 1 });
+    w.intend(1, Intent::PublishKeyPackages { count: 2 });
     w.devices
         .push(Device::new_plain(&P, ClientId::new("carol"), config(now)).unwrap());
     w.events.push(Vec::new());
@@ -336,6 +336,7 @@ fn a_device_removal_rotates_the_virtual_clients_leaf_for_openmls_members() {
     let mut w = setup();
     let g = w.group.clone();
     let signature_before = w.alice_signature_key();
+    assert_eq!(w.devices[0].emulator().unwrap().known_key_packages().len(), 1);
     let epoch_before = w.bob.group.as_ref().unwrap().epoch().as_u64();
     w.intend(
         0,
@@ -349,6 +350,12 @@ fn a_device_removal_rotates_the_virtual_clients_leaf_for_openmls_members() {
         .iter()
         .any(|e| matches!(e, Event::DeviceRemoved { device } if device.as_bytes() == b"alice-3")));
     assert!(w.devices[2].group(&g).is_none());
+    // The KeyPackage of Alice that was not used is retired by the remaining devices (the
+    // removed one knew its keys); a Welcome to it would be refused.
+    for i in [0, 1] {
+        let known = w.devices[i].emulator().unwrap().known_key_packages();
+        assert!(known.is_empty(), "{}", w.devices[i].id());
+    }
     // Bob processed the rotation: a new epoch, a new signature key at Alice's leaf.
     let bob_epoch = w.bob.group.as_ref().unwrap().epoch().as_u64();
     assert_eq!(bob_epoch, epoch_before + 1);

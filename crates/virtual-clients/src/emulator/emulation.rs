@@ -24,6 +24,26 @@ pub struct EmulationOutcome {
     /// [`EmulatorError::UnknownKeyPackageRef`]), an announced external join cannot be
     /// followed ([`EmulatorError::NoExternalJoin`]).
     pub ignored_action: Option<EmulatorError>,
+    /// The emulation-group leaf indices of the emulator clients (devices) the Commit removed
+    /// (not us: a Commit removing us is `removed_us`). After a removal, every remaining
+    /// device calls [`EmulatorClient::retire_key_packages`] and one of them
+    /// [`EmulatorClient::update_all_groups`].
+    pub removed_devices: Vec<u32>,
+}
+
+/// The leaves of `before` that are blank in `after` or hold a member of another credential
+/// (a Remove and an Add at one index).
+fn removed_leaves(before: &Group, after: &Group) -> Vec<u32> {
+    let now = after.members();
+    before
+        .members()
+        .into_iter()
+        .filter(|m| {
+            !now.iter()
+                .any(|n| n.index == m.index && n.credential == m.credential)
+        })
+        .map(|m| m.index.0)
+        .collect()
 }
 
 /// The effects of a sibling's `VirtualClientAction`.
@@ -162,6 +182,7 @@ impl EmulatorClient {
         let mut outcome = EmulationOutcome {
             processed: processed.clone(),
             ignored_action: None,
+            removed_devices: Vec::new(),
         };
         match processed {
             ProcessedMessage::Commit {
@@ -191,6 +212,7 @@ impl EmulatorClient {
                         Err(e) => outcome.ignored_action = Some(e),
                     }
                 }
+                outcome.removed_devices = removed_leaves(&self.emulation, &emulation);
                 self.enter_emulation_epoch(services, emulation)?;
                 self.uploaded.extend(effects.uploaded);
                 self.external_joins.extend(effects.external_join);

@@ -2,7 +2,7 @@
 //! published by this emulator client, or announced by a sibling's `KeyPackageUpload`; and the
 //! joins from Welcomes sent to them.
 
-use mls_engine::codec::{KeyPackage, Lifetime, Sender, Welcome};
+use mls_engine::codec::{KeyPackage, KeyPackageRef, Lifetime, Sender, Welcome};
 use mls_engine::crypto::{CipherSuite, SuiteProvider};
 use mls_engine::group::{CommitOptions, CommitOutput, Group, Services};
 use mls_engine::messages::{key_package_ref, KeyPackageParams};
@@ -290,5 +290,29 @@ impl EmulatorClient {
             *slot = epoch;
         }
         Ok(group_id)
+    }
+
+    /// The `KeyPackageRef`s of every unused KeyPackage of the virtual client this client
+    /// knows: its own and those siblings announced (`KeyPackageUpload`). A device that was
+    /// removed knew all of them (they travel in the state transfer).
+    pub fn known_key_packages(&self) -> Vec<KeyPackageRef> {
+        self.key_packages
+            .iter()
+            .map(|k| k.bundle.reference.clone())
+            .chain(self.uploaded.iter().map(|u| u.reference.clone()))
+            .collect()
+    }
+
+    /// After a device was removed from the emulation group: deletes every unused KeyPackage
+    /// this client knows (own keys and siblings' announcements), so that a Welcome to one of
+    /// them is refused ([`EmulatorError::UnknownKeyPackageRef`]): the removed device holds
+    /// their keys. Returns their refs, to delete at the delivery service's KeyPackage
+    /// directory; publish new ones. The emulation epochs only they pinned are released.
+    pub fn retire_key_packages(&mut self) -> Vec<KeyPackageRef> {
+        let retired = self.known_key_packages();
+        self.key_packages.clear();
+        self.uploaded.clear();
+        self.prune_epochs();
+        retired
     }
 }

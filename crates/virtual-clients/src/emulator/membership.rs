@@ -347,8 +347,11 @@ impl EmulatorClient {
     /// re-derive each through H2. All or nothing: a group with a pending commit
     /// (`GroupError::CommitPending`) or any other failure leaves the client unchanged.
     ///
-    /// Not done here: unused KeyPackages published before the removal stay joinable by the
-    /// removed client's copy of their keys; retire them at the KeyPackage directory.
+    /// Each commit's new leaf also has a new signature key (derived like the leaf's other
+    /// keys), so the removed device's copy of the old one signs nothing in the new epoch.
+    /// Unused KeyPackages published before the removal stay joinable by the removed
+    /// client's copy of their keys: every remaining device retires them with
+    /// [`EmulatorClient::retire_key_packages`].
     pub fn update_all_groups(
         &mut self,
         services: &Services<'_>,

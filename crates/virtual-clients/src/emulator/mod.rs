@@ -58,11 +58,15 @@
 //!   still in use), so a commit derived from an epoch they already deleted is refused by them
 //!   with [`EmulatorError::UnknownEpochId`] (their state unchanged) although the delivery
 //!   service accepted it; they then lag that group and must resync (external join). See
-//!   docs/decisions.md E-vc11.
+//!   docs/decisions.md E-vc11. To make that impossible, a runtime refuses to act while it
+//!   knows of unprocessed emulation-group messages, and tags each higher-level commit with
+//!   [`EmulatorClient::derivation_emulation_epoch`] so that the delivery service can refuse
+//!   one its siblings cannot re-derive ([`derivable_by_siblings`]).
+//! * **Removal of a device**: [`EmulationOutcome::removed_devices`], then
+//!   [`EmulatorClient::retire_key_packages`] on every remaining device and
+//!   [`EmulatorClient::update_all_groups`] (new leaf and signature key everywhere) on one.
 //!
-//! Not done: expiry of unused KeyPackages (they pin their emulation epoch until used);
-//! retiring the unused KeyPackages a removed emulator client knew (see
-//! [`EmulatorClient::update_all_groups`]).
+//! Not done: expiry of unused KeyPackages (they pin their emulation epoch until used).
 //! Storage is in [`crate::storage`]: the whole state is one value
 //! ([`EmulatorClient::to_bytes`] / [`EmulatorClient::from_bytes`]) that
 //! [`crate::storage::PersistentEmulator`] saves once per processed message.
@@ -91,7 +95,7 @@ mod state_codec;
 
 pub use emulation::EmulationOutcome;
 pub use error::{EmulatorError, Recovery};
-pub use retention::RETAINED_EPOCHS;
+pub use retention::{derivable_by_siblings, RETAINED_EPOCHS};
 pub use state::EmulatorClient;
 use state::{HigherGroup, LeafState, OwnKeyPackage, PendingExternalJoin, UploadedKeyPackage};
 pub use state_codec::EMULATOR_STATE_VERSION;

@@ -16,6 +16,15 @@ use crate::epoch::EmulationEpochSecrets;
 /// siblings' commits and KeyPackages derived in recent epochs to be re-derived.
 pub const RETAINED_EPOCHS: usize = 4;
 
+/// Whether every sibling still holds emulation epoch `derived_from` (an emulation-group epoch
+/// number) when the emulation group is at epoch `current`: siblings keep at least the newest
+/// [`RETAINED_EPOCHS`] epochs, so an operation derived from an older one may be one they
+/// cannot re-derive (hole 2, docs/decisions.md E-vc19). The delivery service refuses a
+/// higher-level commit for which this is false.
+pub fn derivable_by_siblings(derived_from: u64, current: u64) -> bool {
+    derived_from <= current && current - derived_from < RETAINED_EPOCHS as u64
+}
+
 /// The position of the epoch `epoch_id` in `epochs`.
 pub(super) fn find_epoch(
     epochs: &[EmulationEpochSecrets],
@@ -28,6 +37,13 @@ pub(super) fn find_epoch(
 }
 
 impl EmulatorClient {
+    /// The emulation-group epoch the next operation of this client derives from (its newest
+    /// emulation epoch): what a higher-level commit is tagged with for the delivery service's
+    /// check ([`derivable_by_siblings`]).
+    pub fn derivation_emulation_epoch(&self) -> u64 {
+        self.emulation.epoch()
+    }
+
     /// Deletes the emulation epochs no longer needed (row 10, see the module docs).
     pub(super) fn prune_epochs(&mut self) {
         let newest_from = self.epochs.len().saturating_sub(RETAINED_EPOCHS);

@@ -237,6 +237,16 @@ pub enum Event {
         /// The device.
         device: ClientId,
     },
+    /// After a device removal, this device deleted the virtual client's unused KeyPackages
+    /// (the removed device knew their keys: Welcomes to them are refused from now on), but the
+    /// service refused to delete them from its directory; publish new KeyPackages, and expect
+    /// Welcomes to the old ones to fail.
+    KeyPackagesNotRetired {
+        /// How many.
+        count: usize,
+        /// The service's refusal.
+        error: ServiceError,
+    },
     /// An intent was carried out.
     IntentDone {
         /// Which.

@@ -5,8 +5,8 @@ use mls_engine::codec::{MlsMessageBody, Proposal};
 use mls_engine::group::CommitOptions;
 use vmls_protocol::{
     Accepted, ClientId, ConsumeKeyPackage, CreateGroup, GroupId, KeyPackageEntry, MessageId,
-    PublishKeyPackages, RegisterDevice, RegisterVirtualClient, Request, Response, SendRequest,
-    Sequence, ServiceError, VcSequence,
+    PublishKeyPackages, RegisterDevice, RegisterVirtualClient, Request, Response,
+    RetireKeyPackages, SendRequest, Sequence, ServiceError, VcSequence,
 };
 
 use super::api::{Event, Intent, IntentFailure, MembershipChange};
@@ -1004,9 +1004,43 @@ impl Device {
         for device in change.added {
             self.emit(Event::DeviceAdded { device });
         }
+        let removed = !change.removed.is_empty();
         for device in change.removed {
             self.emit(Event::DeviceRemoved { device });
         }
+        if removed {
+            self.retire_key_packages();
+        }
+    }
+
+    /// A device left the emulation group: every unused KeyPackage of the virtual client this
+    /// device knows is deleted (the removed device knew their keys) and retired at the
+    /// service's directory.
+    fn retire_key_packages(&mut self) {
+        let (Some(owner), Ok(client)) = (
+            self.member.virtual_client().cloned(),
+            self.member.emulator_mut(),
+        ) else {
+            return;
+        };
+        if client.is_removed() {
+            return;
+        }
+        let refs = client.retire_key_packages();
+        if refs.is_empty() {
+            return;
+        }
+        let count = refs.len();
+        self.transmit(
+            Request::RetireKeyPackages(RetireKeyPackages {
+                owner,
+                key_package_refs: refs
+                    .into_iter()
+                    .map(|r| r.0.as_slice().to_vec().into())
+                    .collect(),
+            }),
+            Purpose::Retire(count),
+        );
     }
 
     /// The step's send is in the log and merged: the operation goes on.
