@@ -94,7 +94,25 @@ impl World {
             return Ok(false);
         };
         let id = slot.device.id().clone();
+        if std::env::var("RT_DEBUG").is_ok() {
+            eprintln!(
+                "{id} -> {}",
+                format!("{:?}", t.request)
+                    .chars()
+                    .take(150)
+                    .collect::<String>()
+            );
+        }
         let response = self.service.handle(&id, t.request, NOW);
+        if std::env::var("RT_DEBUG").is_ok() {
+            eprintln!(
+                "{id} <- {}",
+                format!("{response:?}")
+                    .chars()
+                    .take(150)
+                    .collect::<String>()
+            );
+        }
         if lose_answer {
             self.crash(i)?;
             return Ok(true);
@@ -116,6 +134,9 @@ impl World {
     fn after_step(&mut self, i: usize) -> R<bool> {
         let slot = &mut self.slots[i];
         while let Some(e) = slot.device.poll_event() {
+            if std::env::var("RT_DEBUG").is_ok() {
+                eprintln!("{}: {e:?}", slot.device.id());
+            }
             match &e {
                 Event::IntentDone { intent } if !slot.open.remove(intent) => {
                     return Err(format!("{intent:?} ended twice"));
@@ -494,6 +515,24 @@ impl World {
                     return Err("the removed device still holds groups".into());
                 }
             }
+            Op::Rejoin { who } => {
+                // A member rejoins by external commit (a resync: its old leaf is removed).
+                let i = self.member(*who);
+                let members = self.slots[i].device.group(&g).map(|x| x.members().len());
+                self.intend(
+                    i,
+                    Intent::JoinExternally {
+                        group_id: g.clone(),
+                    },
+                )?;
+                self.settle(&none)?;
+                let after = self.slots[i].device.group(&g).map(|x| x.members().len());
+                if members != after {
+                    return Err(format!(
+                        "a rejoin changed the member count: {members:?} -> {after:?}"
+                    ));
+                }
+            }
             Op::AddPlain => {
                 let Some(p) = self.outside.pop() else {
                     return Ok(());
@@ -560,6 +599,8 @@ enum Op {
     AddDevice { by: u8 },
     /// An emulator client removes a sibling (then rotates the leaf in every group).
     RemoveDevice { who: u8, by: u8 },
+    /// A member rejoins the group by external commit.
+    Rejoin { who: u8 },
     /// A plain device outside the group is added.
     AddPlain,
     /// A plain member is removed.
@@ -577,6 +618,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), 0u8..4).prop_map(|(who, after)| Op::Crash { who, after }),
         1 => any::<u8>().prop_map(|by| Op::AddDevice { by }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(who, by)| Op::RemoveDevice { who, by }),
+        1 => any::<u8>().prop_map(|who| Op::Rejoin { who }),
         1 => Just(Op::AddPlain),
         1 => any::<u8>().prop_map(|by| Op::RemovePlain { by }),
     ]
@@ -633,10 +675,27 @@ fn a_fixed_case_with_every_operation() {
         Op::RemoveDevice { who: 1, by: 0 },
         Op::Send { who: 1 },
         Op::Update { who: 2 },
+        Op::Rejoin { who: 0 },
+        Op::Rejoin { who: 4 },
+        Op::Send { who: 0 },
     ];
     let stats = run(3, 2, &ops).unwrap();
     // The races were real: the service refused the losers.
     assert!(stats.rejected >= 3, "{stats:?}");
+}
+
+#[test]
+fn a_new_device_reads_a_message_that_raced_its_first_send() {
+    let ops = [
+        Op::AddDevice { by: 69 },
+        Op::Race {
+            a: 227,
+            b: 129,
+            send: true,
+            crash: false,
+        },
+    ];
+    run(3, 2, &ops).unwrap();
 }
 
 fn proptest_config(cases: u32) -> ProptestConfig {

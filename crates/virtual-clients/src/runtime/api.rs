@@ -128,6 +128,15 @@ pub enum Intent {
         /// The group.
         group_id: GroupId,
     },
+    /// Joins a group by external commit from the GroupInfo the service holds (RFC 9420
+    /// §12.4.3.2), or rejoins one this member can no longer follow ([`Event::NeedsResync`]):
+    /// the commit then removes the member's old leaf. An emulator client first announces the
+    /// join to its siblings (`ExternalJoin`, draft §5.5.2), who follow the commit.
+    #[tls_codec(discriminant = 10)]
+    JoinExternally {
+        /// The group.
+        group_id: GroupId,
+    },
 }
 
 impl Intent {
@@ -139,7 +148,8 @@ impl Intent {
             | Self::RemoveMembers { group_id, .. }
             | Self::Send { group_id, .. }
             | Self::Update { group_id }
-            | Self::Leave { group_id } => Some(group_id),
+            | Self::Leave { group_id }
+            | Self::JoinExternally { group_id } => Some(group_id),
             Self::PublishKeyPackages { .. }
             | Self::AddDevice { .. }
             | Self::RemoveDevice { .. } => None,
@@ -226,6 +236,16 @@ pub enum Event {
     DeviceRemoved {
         /// The device.
         device: ClientId,
+    },
+    /// After a device removal, this device deleted the virtual client's unused KeyPackages
+    /// (the removed device knew their keys: Welcomes to them are refused from now on), but the
+    /// service refused to delete them from its directory; publish new KeyPackages, and expect
+    /// Welcomes to the old ones to fail.
+    KeyPackagesNotRetired {
+        /// How many.
+        count: usize,
+        /// The service's refusal.
+        error: ServiceError,
     },
     /// An intent was carried out.
     IntentDone {

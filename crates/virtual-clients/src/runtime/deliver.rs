@@ -9,7 +9,7 @@ use vmls_protocol::{
 };
 
 use super::api::Event;
-use super::member::{decode_welcome, roster, Member};
+use super::member::{decode_welcome, message_epoch, roster, Member};
 use super::operation_types::Step;
 use super::Recovery;
 use super::{Device, Purpose, RuntimeError, MAX_HELD};
@@ -105,7 +105,12 @@ impl Device {
 
     /// A group message: held, dropped (duplicate), a gap (fetched) or processed.
     pub(super) fn message(&mut self, m: GroupMessage, now: u64) {
-        if self.holds(&m.group_id) || !self.knows(&m.group_id) {
+        // A sibling's external join into a group we do not hold yet is followed at once.
+        let sibling_join = matches!(m.kind, MessageKind::ExternalCommit { .. })
+            && m.emulator_view
+                .as_ref()
+                .is_some_and(|v| v.group_info.is_some());
+        if self.holds(&m.group_id) || !(self.knows(&m.group_id) || sibling_join) {
             let held = self.held.entry(m.group_id.clone()).or_default();
             if held.len() >= MAX_HELD {
                 let group_id = m.group_id.clone();
@@ -151,6 +156,7 @@ impl Device {
             return self.own_echo(&group_id, &m, now);
         }
         let emulation = self.member.emulation_group() == Some(&group_id);
+        let learning = !self.next.contains_key(&group_id);
         let own = match &m.emulator_view {
             Some(view) => view.emulator == self.id,
             None => m.sender == self.id,
@@ -165,9 +171,18 @@ impl Device {
         }
         if emulation {
             self.emulation_message(&m, now);
+        } else if learning && self.reflected(&m) {
+            // A group from a state transfer: the sibling's state already holds this message.
         } else {
             self.group_message(&m, now);
         }
+    }
+
+    /// Whether a message is of an epoch before the group's (so the state it came with holds
+    /// it already).
+    fn reflected(&self, m: &GroupMessage) -> bool {
+        let epoch = self.member.group(&m.group_id).map(|g| g.epoch());
+        matches!((message_epoch(&m.message), epoch), (Some(e), Some(now)) if e < now)
     }
 
     /// Our pending request's message came back in log order: it was accepted.
@@ -191,6 +206,7 @@ impl Device {
                 self.device_events(&before, &after);
                 r
             }
+            Step::ExternalCommit(g) => self.member.confirm_external_join(g),
             Step::Application(g) => match &request {
                 vmls_protocol::Request::Send(s) => {
                     self.member.confirm_sent(&services, g, &s.send.message)
@@ -352,6 +368,18 @@ impl Device {
             Ok(())
         })();
         match result {
+            Ok(()) if before.is_empty() => {
+                let members = self
+                    .member
+                    .group(&group_id)
+                    .map(|g| roster(g).into_iter().map(|(_, id, _)| id).collect())
+                    .unwrap_or_default();
+                self.emit(Event::Joined {
+                    group_id: group_id.clone(),
+                    members,
+                });
+                self.release_held(&group_id, now);
+            }
             Ok(()) => self.commit_event(&group_id, before, m.sender.clone()),
             Err(e) => self.emit_error(&group_id, Some(m.sequence), e),
         }

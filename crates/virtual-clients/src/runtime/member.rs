@@ -4,9 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use mls_engine::codec::{Credential, KeyPackage, MlsMessage, MlsMessageBody, Proposal, Welcome};
+use mls_engine::codec::{
+    Credential, GroupInfo, KeyPackage, MlsMessage, MlsMessageBody, Proposal, Welcome,
+};
 use mls_engine::crypto::{CryptoProvider, SignatureAlgorithm, SignatureKeyPair};
-use mls_engine::group::{CommitOptions, Group, GroupConfig, ProcessedMessage, Services};
+use mls_engine::group::{
+    CommitOptions, ExternalCommitOptions, Group, GroupConfig, ProcessedMessage, Services,
+};
 use mls_engine::messages::{KeyPackageBundle, KeyPackageParams};
 use vmls_protocol::{ClientId, GroupId, Payload};
 
@@ -22,6 +26,8 @@ pub(super) struct PlainMember {
     pub(super) groups: BTreeMap<GroupId, Group>,
     /// Its unused KeyPackages.
     pub(super) key_packages: Vec<KeyPackageBundle>,
+    /// Groups joined by an external commit the service has not accepted yet.
+    pub(super) pending_external: BTreeMap<GroupId, Group>,
 }
 
 /// An emulator client of a virtual client.
@@ -75,6 +81,23 @@ pub(super) fn decode_welcome(bytes: &[u8]) -> Result<Welcome, RuntimeError> {
     match MlsMessage::decode(bytes)?.body {
         MlsMessageBody::Welcome(w) => Ok(w),
         _ => Err(RuntimeError::UnexpectedMessage("a Welcome")),
+    }
+}
+
+/// The epoch in the header of a PublicMessage or PrivateMessage.
+pub(super) fn message_epoch(bytes: &[u8]) -> Option<u64> {
+    match MlsMessage::decode(bytes).ok()?.body {
+        MlsMessageBody::PublicMessage(m) => Some(m.content.epoch),
+        MlsMessageBody::PrivateMessage(m) => Some(m.epoch),
+        _ => None,
+    }
+}
+
+/// Decodes a GroupInfo MLSMessage.
+pub(super) fn decode_group_info(bytes: &[u8]) -> Result<GroupInfo, RuntimeError> {
+    match MlsMessage::decode(bytes)?.body {
+        MlsMessageBody::GroupInfo(g) => Ok(g),
+        _ => Err(RuntimeError::UnexpectedMessage("a GroupInfo")),
     }
 }
 
@@ -406,6 +429,86 @@ impl Member {
                 self.emulator_mut()?
                     .join_from_welcome_by_ref(services, welcome, now)?,
             )),
+        }
+    }
+
+    /// Builds an external commit into the group of `group_info` (replacing our old leaf if we
+    /// hold the group); the joined group stays pending until
+    /// [`Member::confirm_external_join`]. Returns the commit and the new epoch's GroupInfo.
+    pub(super) fn begin_external_join(
+        &mut self,
+        services: &Services<'_>,
+        group_info: &GroupInfo,
+        own: impl FnOnce() -> Result<mls_engine::group::OwnLeaf, RuntimeError>,
+        now: u64,
+    ) -> Result<(Payload, Payload), RuntimeError> {
+        let group_id = GroupId::new(group_info.group_context.group_id.as_slice());
+        match self {
+            Self::Plain(p) => {
+                let options = ExternalCommitOptions {
+                    resync_remove: p.groups.get(&group_id).map(Group::own_leaf_index),
+                    ..ExternalCommitOptions::default()
+                };
+                let (group, commit) = Group::join_by_external_commit(
+                    services,
+                    GroupConfig::default(),
+                    group_info,
+                    None,
+                    own()?,
+                    options,
+                    now,
+                )?;
+                let info = group.group_info(services, true, true)?;
+                p.pending_external.insert(group_id, group);
+                Ok((
+                    commit.to_bytes()?.into(),
+                    encode_body(MlsMessageBody::GroupInfo(info))?,
+                ))
+            }
+            Self::Emulator(_) => {
+                let client = self.emulator_mut()?;
+                let commit = client.begin_external_join(services, group_info, None, now)?;
+                let info = client
+                    .pending_external_join(group_id.as_bytes())
+                    .ok_or(RuntimeError::UnknownGroup)?
+                    .group_info(services, true, true)?;
+                Ok((
+                    commit.to_bytes()?.into(),
+                    encode_body(MlsMessageBody::GroupInfo(info))?,
+                ))
+            }
+        }
+    }
+
+    /// Installs our accepted external join.
+    pub(super) fn confirm_external_join(&mut self, group_id: &GroupId) -> Result<(), RuntimeError> {
+        match self {
+            Self::Plain(p) => {
+                let group = p
+                    .pending_external
+                    .remove(group_id)
+                    .ok_or(RuntimeError::UnknownGroup)?;
+                p.groups.insert(group_id.clone(), group);
+            }
+            Self::Emulator(_) => self
+                .emulator_mut()?
+                .confirm_external_join(group_id.as_bytes())?,
+        }
+        Ok(())
+    }
+
+    /// Drops our refused external join (the old state of the group stays).
+    pub(super) fn abandon_external_join(&mut self, group_id: &GroupId) {
+        match self {
+            Self::Plain(p) => {
+                p.pending_external.remove(group_id);
+            }
+            Self::Emulator(e) => {
+                if let Some(c) = e.client.as_mut() {
+                    // Only "nothing pending" can fail: then there is nothing to drop.
+                    let _ = c.abandon_external_join(group_id.as_bytes());
+                }
+            }
         }
     }
 

@@ -71,6 +71,8 @@ enum Purpose {
     Ack,
     /// A fetch of a group's log, to fill a gap.
     Fetch(GroupId),
+    /// The retirement of this many KeyPackages at the directory.
+    Retire(usize),
 }
 
 /// One device: a plain client or an emulator client of a virtual client. See the module docs.
@@ -172,6 +174,7 @@ impl Device {
             signature_key,
             groups: BTreeMap::new(),
             key_packages: Vec::new(),
+            pending_external: BTreeMap::new(),
         });
         Ok(Self::with_member(crypto, id, config, member, Setup::Plain))
     }
@@ -340,6 +343,11 @@ impl Device {
             Purpose::Read => self.mailbox_answered(response, now),
             Purpose::Ack => {}
             Purpose::Fetch(group_id) => self.fetch_answered(group_id, response, now),
+            Purpose::Retire(count) => {
+                if let Response::Refused(error) = response {
+                    self.emit(Event::KeyPackagesNotRetired { count, error });
+                }
+            }
         }
         self.drive(now);
         Ok(())
@@ -390,3 +398,8 @@ impl Device {
         self.reading || !self.fetching.is_empty()
     }
 }
+
+/// The README's example of driving one device, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../README.md")]
+pub struct ReadmeExample;

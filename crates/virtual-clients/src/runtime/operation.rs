@@ -5,12 +5,14 @@ use mls_engine::codec::{MlsMessageBody, Proposal};
 use mls_engine::group::CommitOptions;
 use vmls_protocol::{
     Accepted, ClientId, ConsumeKeyPackage, CreateGroup, GroupId, KeyPackageEntry, MessageId,
-    PublishKeyPackages, RegisterDevice, RegisterVirtualClient, Request, Response, SendRequest,
-    Sequence, ServiceError, VcSequence,
+    PublishKeyPackages, RegisterDevice, RegisterVirtualClient, Request, Response,
+    RetireKeyPackages, SendRequest, Sequence, ServiceError, VcSequence,
 };
 
 use super::api::{Event, Intent, IntentFailure, MembershipChange};
-use super::member::{decode_key_package, encode_body, identity_of, roster, signature_scheme};
+use super::member::{
+    decode_group_info, decode_key_package, encode_body, identity_of, roster, signature_scheme,
+};
 use super::operation_types::{LearnedSequence, Operation, Setup, Stage, Step, Task};
 use super::{Device, Purpose, RuntimeError};
 
@@ -60,7 +62,9 @@ pub(super) fn step_group<'a>(
     emulation: Option<&'a GroupId>,
 ) -> Option<&'a GroupId> {
     match step {
-        Step::Commit(g) | Step::Application(g) | Step::Proposal(g) => Some(g),
+        Step::Commit(g) | Step::Application(g) | Step::Proposal(g) | Step::ExternalCommit(g) => {
+            Some(g)
+        }
         Step::Transfer | Step::EmulationCommit => emulation,
         _ => None,
     }
@@ -447,6 +451,75 @@ impl Device {
             Intent::PublishKeyPackages { count } => self.plan_publish(*count, op, now),
             Intent::AddDevice { device } => self.plan_add_device(device, op, now),
             Intent::RemoveDevice { device } => self.plan_remove_device(device, op, now),
+            Intent::JoinExternally { group_id } => self.plan_external_join(group_id, op, now),
+        }
+    }
+
+    /// Phases: 0 announce (emulator clients; plain clients skip it), 1 fetch the GroupInfo,
+    /// 2 the external commit. A lost race starts again at phase 1 (the announcement stays).
+    fn plan_external_join(
+        &mut self,
+        group_id: &GroupId,
+        op: &Operation,
+        now: u64,
+    ) -> Result<Next, IntentFailure> {
+        let services = self.services();
+        let emulator = self.member.emulation_group().is_some();
+        match op.phase {
+            0 if emulator => {
+                let client = self.member.emulator_mut().map_err(op_failed)?;
+                let epoch = client.emulation_group().epoch();
+                let out = client
+                    .announce_external_join(
+                        &services,
+                        group_id.as_bytes(),
+                        CommitOptions::new(),
+                        now,
+                    )
+                    .map_err(|e| op_failed(e.into()))?;
+                let commit = out.commit.to_bytes().map_err(|e| op_failed(e.into()))?;
+                self.emulation_send(SendRequest::commit(epoch, commit), Step::EmulationCommit)
+            }
+            0 | 1 => Ok(Next::Send(
+                Request::FetchGroupInfo(group_id.clone()),
+                Step::FetchGroupInfo,
+            )),
+            _ => {
+                let info = op
+                    .key_packages
+                    .first()
+                    .ok_or(IntentFailure::Operation("no GroupInfo fetched".into()))?;
+                let info = decode_group_info(info).map_err(op_failed)?;
+                if GroupId::new(info.group_context.group_id.as_slice()) != *group_id {
+                    return Err(IntentFailure::Operation(
+                        "the service's GroupInfo is of another group".into(),
+                    ));
+                }
+                let epoch = info.group_context.epoch;
+                let signature_key = match &self.member {
+                    super::member::Member::Plain(p) => Some(p.signature_key.clone()),
+                    super::member::Member::Emulator(_) => None,
+                };
+                let (config, id, crypto) = (self.config, self.id.clone(), self.crypto);
+                let (commit, new_info) = self
+                    .member
+                    .begin_external_join(
+                        &services,
+                        &info,
+                        || {
+                            let key = signature_key.ok_or(RuntimeError::NotAnEmulator)?;
+                            Ok(super::own_leaf(crypto, &config, &id, key))
+                        },
+                        now,
+                    )
+                    .map_err(op_failed)?;
+                let send = SendRequest::external_commit(epoch, commit).with_group_info(new_info);
+                let send = self.as_member(send, group_id);
+                Ok(Next::Send(
+                    send.to_group(group_id.clone()),
+                    Step::ExternalCommit(group_id.clone()),
+                ))
+            }
         }
     }
 
@@ -459,8 +532,26 @@ impl Device {
             ))
     }
 
-    /// An emulation-group send of this device (as itself).
+    /// An emulation-group send of this device (as itself). A Commit carries the GroupInfo of
+    /// the epoch it creates, like every Commit (made from a copy of the group with the pending
+    /// commit merged).
     fn emulation_send(&self, send: SendRequest, step: Step) -> Result<Next, IntentFailure> {
+        let mut send = send;
+        if matches!(step, Step::EmulationCommit) {
+            let services = self.services();
+            let client = self
+                .member
+                .emulator()
+                .ok_or(IntentFailure::Unsupported("not an emulator client"))?;
+            let mut next = client.emulation_group().clone();
+            next.merge_pending_commit()
+                .map_err(|e| op_failed(e.into()))?;
+            let info = next
+                .group_info(&services, true, true)
+                .map_err(|e| op_failed(e.into()))?;
+            send = send
+                .with_group_info(encode_body(MlsMessageBody::GroupInfo(info)).map_err(op_failed)?);
+        }
         Ok(Next::Send(send.to_group(self.emulation_id()?), step))
     }
 
@@ -683,6 +774,13 @@ impl Device {
                 }
             }
             Response::Done(_) => self.done(step),
+            Response::GroupInfo(body) => {
+                if let Some(op) = self.operation.as_mut() {
+                    op.key_packages = vec![body.group_info];
+                    op.phase = 2;
+                    op.stage = Stage::Start;
+                }
+            }
             other => {
                 let _ = other;
                 self.abandon(&step, now);
@@ -703,6 +801,7 @@ impl Device {
                 }
             }
             Step::CreateGroup(g) => self.member.forget(g),
+            Step::ExternalCommit(g) => self.member.abandon_external_join(g),
             _ => {}
         }
         if let Some(g) = step_group(step, self.member.emulation_group()).cloned() {
@@ -745,6 +844,10 @@ impl Device {
         op.attempts = op.attempts.saturating_add(1);
         if matches!(step, Step::EmulationCommit) {
             op.key_packages.retain(|_| false);
+        }
+        if matches!(step, Step::ExternalCommit(_)) {
+            op.key_packages.clear();
+            op.phase = 1;
         }
         if op.attempts >= max {
             let attempts = op.attempts;
@@ -791,10 +894,20 @@ impl Device {
                 "an unexpected answer".into(),
             )));
         };
-        // What came before ours in the log is processed first.
-        self.release_held_before(&group_id, accepted.sequence, now);
+        // What came before ours in the log is processed first; before our external join it
+        // is of a state we leave (or never had).
+        let external = matches!(step, Step::ExternalCommit(_));
+        if external {
+            if let Some(held) = self.held.get_mut(&group_id) {
+                held.retain(|m| m.sequence > accepted.sequence);
+            }
+        } else {
+            self.release_held_before(&group_id, accepted.sequence, now);
+        }
         let cursor = self.next.get(&group_id).copied();
-        if cursor.is_some_and(|c| c < accepted.sequence) {
+        // Behind ours, or a group we hold from a state transfer whose position we do not
+        // know yet: process ours in log order.
+        if !external && cursor.is_none_or(|c| c < accepted.sequence) {
             // Messages before ours are still to come: process ours in log order, as its echo.
             self.set_stage(Stage::AwaitEcho {
                 request,
@@ -834,6 +947,18 @@ impl Device {
                 if let Request::Send(s) = request {
                     self.member.confirm_sent(&services, g, &s.send.message)?;
                 }
+            }
+            Step::ExternalCommit(g) => {
+                self.member.confirm_external_join(g)?;
+                let members = self
+                    .member
+                    .group(g)
+                    .map(|x| roster(x).into_iter().map(|(_, id, _)| id).collect())
+                    .unwrap_or_default();
+                self.emit(Event::Joined {
+                    group_id: g.clone(),
+                    members,
+                });
             }
             Step::EmulationCommit => {
                 let before = self.emulation_roster();
@@ -879,9 +1004,43 @@ impl Device {
         for device in change.added {
             self.emit(Event::DeviceAdded { device });
         }
+        let removed = !change.removed.is_empty();
         for device in change.removed {
             self.emit(Event::DeviceRemoved { device });
         }
+        if removed {
+            self.retire_key_packages();
+        }
+    }
+
+    /// A device left the emulation group: every unused KeyPackage of the virtual client this
+    /// device knows is deleted (the removed device knew their keys) and retired at the
+    /// service's directory.
+    fn retire_key_packages(&mut self) {
+        let (Some(owner), Ok(client)) = (
+            self.member.virtual_client().cloned(),
+            self.member.emulator_mut(),
+        ) else {
+            return;
+        };
+        if client.is_removed() {
+            return;
+        }
+        let refs = client.retire_key_packages();
+        if refs.is_empty() {
+            return;
+        }
+        let count = refs.len();
+        self.transmit(
+            Request::RetireKeyPackages(RetireKeyPackages {
+                owner,
+                key_package_refs: refs
+                    .into_iter()
+                    .map(|r| r.0.as_slice().to_vec().into())
+                    .collect(),
+            }),
+            Purpose::Retire(count),
+        );
     }
 
     /// The step's send is in the log and merged: the operation goes on.
@@ -898,6 +1057,10 @@ impl Device {
         op.stage = Stage::Start;
         let finish = match (&op.task, &step) {
             (Task::Intent(_, Intent::PublishKeyPackages { .. }), Step::EmulationCommit) => {
+                op.phase = 1;
+                false
+            }
+            (Task::Intent(_, Intent::JoinExternally { .. }), Step::EmulationCommit) => {
                 op.phase = 1;
                 false
             }

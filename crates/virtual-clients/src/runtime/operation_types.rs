@@ -74,6 +74,12 @@ pub(super) enum Step {
     /// A Proposal in a higher-level group.
     #[tls_codec(discriminant = 11)]
     Proposal(GroupId),
+    /// `fetch_group_info` for an external join.
+    #[tls_codec(discriminant = 12)]
+    FetchGroupInfo,
+    /// An external Commit into a higher-level group.
+    #[tls_codec(discriminant = 13)]
+    ExternalCommit(GroupId),
 }
 
 /// Where an operation is.

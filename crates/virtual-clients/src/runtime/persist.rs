@@ -38,6 +38,7 @@ struct PlainState {
     signature_public_key: VLBytes,
     groups: Vec<SecretVLBytes>,
     key_packages: Vec<KeyPackageRecord>,
+    pending_external: Vec<SecretVLBytes>,
 }
 
 #[derive(TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
@@ -162,6 +163,11 @@ impl Device {
                     .iter()
                     .map(key_package_record)
                     .collect::<Result<_, _>>()?,
+                pending_external: p
+                    .pending_external
+                    .values()
+                    .map(|g| Ok(SecretVLBytes::new(g.to_bytes()?)))
+                    .collect::<Result<_, RuntimeError>>()?,
             }),
             Member::Emulator(e) => MemberState::Emulator(EmulatorState {
                 virtual_client: e.virtual_client.clone(),
@@ -270,6 +276,14 @@ impl Device {
                     .iter()
                     .map(|k| key_package_bundle(crypto, k))
                     .collect::<Result<_, _>>()?,
+                pending_external: p
+                    .pending_external
+                    .iter()
+                    .map(|g| {
+                        let group = Group::from_bytes(g.as_slice())?;
+                        Ok((GroupId::new(group.group_id()), group))
+                    })
+                    .collect::<Result<BTreeMap<_, _>, RuntimeError>>()?,
             }),
             MemberState::Emulator(e) => Member::Emulator(EmulatorMember {
                 virtual_client: e.virtual_client,

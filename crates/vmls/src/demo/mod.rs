@@ -22,11 +22,15 @@
 //!   service's GroupInfo, and her other devices follow it with the GroupInfo the service hands
 //!   to the emulator clients; then other devices of Alice send and commit there.
 //!
-//! Everything goes through one §5.1 delivery service per run
+//! Every device is a [`virtual_clients::runtime::Device`]: the demo states intents (create a
+//! group, add members, update, send, publish KeyPackages, add a device, join externally) and
+//! moves the runtime's requests and answers; the choreography is the runtime's. Everything
+//! goes through one §5.1 delivery service per run
 //! ([`delivery_service::InMemoryDeliveryService`]): groups (emulation groups too) are
-//! logs on it; a virtual client is registered with its emulator clients, who send as it with
-//! compare-and-append on its sequence, and drop their own echoes. After every step every
-//! client drains its mailbox, and the epoch authenticators of all clients of the group are
+//! logs on it; a virtual client is registered with its emulation group, whose members send as
+//! it with compare-and-append on its sequence at the emulation group's head, and drop their
+//! own echoes. After every step every device reads its mailbox, and the epoch authenticators
+//! of all clients of the group are
 //! compared (with the emulation epoch for emulation groups); the demo stops with
 //! [`DemoError::Disagreement`] if they ever differ.
 //!
@@ -43,10 +47,9 @@ mod world;
 
 use std::fmt;
 
-use delivery_service::{DeliveryStats, ServiceError};
+use delivery_service::DeliveryStats;
 use mls_engine::codec::CodecError;
 use mls_engine::crypto::CryptoError;
-use mls_engine::group::GroupError;
 use mls_engine::messages::CreationError;
 use virtual_clients::emulator::EmulatorError;
 
@@ -63,21 +66,21 @@ pub enum DemoError {
         /// The error.
         source: EmulatorError,
     },
-    /// A plain client refused an operation or message.
-    #[error("client {who}: {source}")]
-    Group {
-        /// The client.
-        who: Device,
-        /// The error.
-        source: GroupError,
-    },
-    /// The delivery service refused a request.
-    #[error("delivery service, request of {who}: {source}")]
-    Delivery {
-        /// The client (or virtual client) whose request it was.
+    /// A device runtime refused a call, or an intent failed.
+    #[error("device {who}: {source}")]
+    Runtime {
+        /// The device.
         who: String,
         /// The error.
-        source: ServiceError,
+        source: virtual_clients::runtime::RuntimeError,
+    },
+    /// An intent of a device failed.
+    #[error("device {who}: {reason}")]
+    IntentFailed {
+        /// The device.
+        who: Device,
+        /// Why.
+        reason: virtual_clients::runtime::IntentFailure,
     },
     /// A message could not be encoded or decoded.
     #[error(transparent)]
@@ -610,9 +613,11 @@ mod tests {
         assert_eq!(v.traffic.key_packages.sent, v.traffic.key_packages.received);
         // One leaf per device: alice's 3 devices × 2 + bob's 2 devices × 3.
         assert_eq!(d.traffic.key_packages.messages, 12);
-        // Emulation groups: per added device a KeyPackage, a Commit and a Welcome (3 alice,
-        // 3 bob), 2 KeyPackageUpload commits, 1 ExternalJoin commit.
-        assert_eq!(v.traffic.emulation.messages, 3 * 3 + 2 + 1);
+        // Emulation groups: each group's first GroupInfo (2); per added device (2 of alice's,
+        // 1 of bob's) its KeyPackage, the Commit, its Welcome, its GroupInfo and the state
+        // transfer; 2 KeyPackageUpload commits and 1 ExternalJoin commit, each with its
+        // GroupInfo (every Commit carries the GroupInfo of its new epoch).
+        assert_eq!(v.traffic.emulation.messages, 2 + 3 * 5 + 2 * 2 + 2);
         // Fewer leaves, fewer bytes downloaded per commit.
         assert!(v.traffic.commits.received < d.traffic.commits.received);
         assert!(v.service.bytes_delivered > 0 && d.service.bytes_delivered > 0);

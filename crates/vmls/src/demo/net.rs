@@ -15,14 +15,17 @@
 //! Everything in an emulation group (and the KeyPackages of devices joining one) counts as
 //! [`Kind::Emulation`]. At the end the group-message and mailbox totals are checked against the
 //! service's own [`DeliveryStats`].
+//!
+//! Every request is one a device runtime ([`Runtime`]) made: [`Net::pump`] hands each to the
+//! service, counts it and its answer, and feeds the answer back.
 
 use std::collections::BTreeSet;
 
 use delivery_service::{
-    ClientId, Delivered, DeliveryService, DeliveryStats, GroupId, InMemoryDeliveryService,
-    KeyPackageEntry, MessageKind, SendRequest, Sequence, ServiceError,
+    ClientId, Delivered, DeliveryStats, GroupId, InMemoryDeliveryService, MessageKind, Request,
+    Response,
 };
-use mls_engine::codec::{GroupInfo, KeyPackage, MlsMessage, MlsMessageBody, Welcome};
+use virtual_clients::runtime::Device as Runtime;
 
 use super::{Counter, DemoError, Traffic};
 
@@ -66,43 +69,53 @@ impl Traffic {
     }
 }
 
-/// A refusal of the service, for a request of `who`.
-pub(super) fn refused(who: &ClientId) -> impl FnOnce(ServiceError) -> DemoError + '_ {
-    move |source| DemoError::Delivery {
-        who: who.to_string(),
-        source,
+/// What one accepted request carried, for the step log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Record {
+    /// A group message (with its Welcome and GroupInfo), accepted.
+    Sent {
+        /// The group.
+        group: GroupId,
+        /// What it is.
+        kind: MessageKind,
+        /// Its size.
+        size: usize,
+        /// The Welcome's size.
+        welcome: Option<usize>,
+        /// The GroupInfo's size.
+        group_info: Option<usize>,
+    },
+    /// KeyPackages published, their sizes.
+    Published(Vec<usize>),
+    /// A KeyPackage taken from the directory, its size.
+    Taken(usize),
+    /// A GroupInfo fetched for an external join: its epoch and size.
+    Fetched {
+        /// Its epoch.
+        epoch: u64,
+        /// Its size.
+        size: usize,
+    },
+}
+
+fn message_kind(kind: MessageKind) -> Kind {
+    match kind {
+        MessageKind::Commit { .. } | MessageKind::ExternalCommit { .. } => Kind::Commits,
+        MessageKind::Proposal | MessageKind::Application => Kind::Application,
     }
-}
-
-/// `body` as an encoded MLSMessage.
-pub(super) fn encode(body: MlsMessageBody) -> Result<Vec<u8>, DemoError> {
-    Ok(MlsMessage::new(body).to_bytes()?)
-}
-
-/// The Welcome in an encoded MLSMessage, if it is one.
-pub(super) fn decode_welcome(bytes: &[u8]) -> Result<Option<Welcome>, DemoError> {
-    Ok(match MlsMessage::decode(bytes)?.body {
-        MlsMessageBody::Welcome(w) => Some(w),
-        _ => None,
-    })
-}
-
-/// The GroupInfo in an encoded MLSMessage, if it is one.
-pub(super) fn decode_group_info(bytes: &[u8]) -> Result<Option<GroupInfo>, DemoError> {
-    Ok(match MlsMessage::decode(bytes)?.body {
-        MlsMessageBody::GroupInfo(g) => Some(g),
-        _ => None,
-    })
 }
 
 /// The delivery service of one run and what went through it.
 pub(super) struct Net {
     ds: InMemoryDeliveryService,
     traffic: Traffic,
-    emulation_groups: BTreeSet<GroupId>,
+    /// The emulation groups (their traffic is [`Kind::Emulation`]).
+    pub(super) emulation_groups: BTreeSet<GroupId>,
+    /// Devices whose own KeyPackages are for an emulation group.
+    pub(super) emulation_key_packages: BTreeSet<ClientId>,
     /// Bytes of accepted group messages (the service's `bytes_accepted`).
     accepted: u64,
-    /// Bytes of group messages and Welcomes drained from mailboxes (the service's
+    /// Bytes of group messages and Welcomes read from mailboxes (the service's
     /// `bytes_delivered`, once every mailbox is empty).
     delivered: u64,
 }
@@ -113,6 +126,7 @@ impl Net {
             ds: InMemoryDeliveryService::new(),
             traffic: Traffic::default(),
             emulation_groups: BTreeSet::new(),
+            emulation_key_packages: BTreeSet::new(),
             accepted: 0,
             delivered: 0,
         }
@@ -126,209 +140,128 @@ impl Net {
         }
     }
 
-    /// Registers a plain client (a device, or Carol).
-    pub(super) fn register(&mut self, client: &ClientId) -> Result<(), DemoError> {
-        self.ds
-            .register_client(client.clone())
-            .map_err(refused(client))
-    }
-
-    /// Registers a virtual client with its first emulator client.
-    pub(super) fn register_virtual_client(
-        &mut self,
-        virtual_client: &ClientId,
-        first: &ClientId,
-    ) -> Result<(), DemoError> {
-        self.ds
-            .register_virtual_client(virtual_client.clone(), std::slice::from_ref(first))
-            .map_err(refused(first))
-    }
-
-    /// Adds an emulator client to a virtual client (draft §5.4).
-    pub(super) fn add_emulator(
-        &mut self,
-        virtual_client: &ClientId,
-        emulator: &ClientId,
-    ) -> Result<(), DemoError> {
-        self.ds
-            .add_emulator(virtual_client, emulator)
-            .map_err(refused(emulator))
-    }
-
-    /// Creates the log of a group just created (epoch 0) by `creator` (or the virtual client
-    /// it emulates); `emulation` marks an emulation group.
-    pub(super) fn create_group(
-        &mut self,
-        creator: &ClientId,
-        group: &str,
-        as_virtual_client: Option<&ClientId>,
-        emulation: bool,
-    ) -> Result<(), DemoError> {
-        let id = GroupId::new(group);
-        self.ds
-            .create_group(creator, id.clone(), as_virtual_client, 0)
-            .map_err(refused(creator))?;
-        if emulation {
-            self.emulation_groups.insert(id);
+    fn key_package_kind(&self, owner: &ClientId) -> Kind {
+        if self.emulation_key_packages.contains(owner) {
+            Kind::Emulation
+        } else {
+            Kind::KeyPackages
         }
-        Ok(())
     }
 
-    /// Appends a message to `group`'s log; counts the message, its Welcome and its GroupInfo.
-    pub(super) fn send(
+    /// Items waiting in `client`'s mailbox.
+    pub(super) fn pending(&self, client: &ClientId) -> usize {
+        self.ds.pending(client)
+    }
+
+    /// Hands every request of `device` to the service and its answer back, counting both.
+    pub(super) fn pump(
         &mut self,
-        group: &str,
-        sender: &ClientId,
-        request: SendRequest,
-    ) -> Result<Sequence, DemoError> {
-        let id = GroupId::new(group);
-        let kind = match request.kind {
-            MessageKind::Commit { .. } | MessageKind::ExternalCommit { .. } => Kind::Commits,
-            MessageKind::Proposal | MessageKind::Application => Kind::Application,
-        };
-        let sizes = (
-            request.message.len(),
-            request.welcome.as_ref().map(|w| w.message.len()),
-            request.group_info.as_ref().map(|p| p.len()),
-        );
-        let sequence = self
-            .ds
-            .send(&id, sender, request)
-            .map_err(refused(sender))?;
-        let (message, welcome, group_info) = sizes;
-        self.traffic.sent(self.kind_of(&id, kind), message);
-        self.accepted += message as u64;
-        if let Some(size) = welcome {
-            self.traffic.sent(self.kind_of(&id, Kind::Welcomes), size);
+        device: &mut Runtime,
+        now: u64,
+    ) -> Result<Vec<Record>, DemoError> {
+        let mut records = Vec::new();
+        while let Some(transmit) = device.poll_transmit() {
+            let id = device.id().clone();
+            let request = transmit.request.clone();
+            let response = self.ds.handle(&id, transmit.request, now);
+            self.count(&request, &response, &mut records);
+            device
+                .handle_response(transmit.id, response, now)
+                .map_err(|source| DemoError::Runtime {
+                    who: id.to_string(),
+                    source,
+                })?;
         }
-        if let Some(size) = group_info {
-            self.traffic.sent(Kind::GroupInfos, size);
-        }
-        Ok(sequence)
+        Ok(records)
     }
 
-    /// Takes everything waiting in `client`'s mailbox; counts it as received.
-    pub(super) fn drain(&mut self, client: &ClientId) -> Result<Vec<Delivered>, DemoError> {
-        let items = self.ds.drain(client).map_err(refused(client))?;
-        for item in &items {
-            match item {
-                Delivered::Welcome(w) => {
-                    let kind = self.kind_of(&w.group_id, Kind::Welcomes);
-                    self.traffic.received(kind, w.message.len());
-                    self.delivered += w.message.len() as u64;
+    /// Counts an accepted request and what its answer downloaded.
+    fn count(&mut self, request: &Request, response: &Response, records: &mut Vec<Record>) {
+        if matches!(response, Response::Refused(_)) {
+            return;
+        }
+        match (request, response) {
+            (Request::Send(s), _) => {
+                let send = &s.send;
+                let size = send.message.len();
+                self.traffic
+                    .sent(self.kind_of(&s.group_id, message_kind(send.kind)), size);
+                self.accepted += size as u64;
+                let welcome = send.welcome.as_ref().map(|w| w.message.len());
+                if let Some(w) = welcome {
+                    self.traffic
+                        .sent(self.kind_of(&s.group_id, Kind::Welcomes), w);
                 }
-                Delivered::Message { message, .. } => {
-                    let kind = match message.kind {
-                        MessageKind::Commit { .. } | MessageKind::ExternalCommit { .. } => {
-                            Kind::Commits
-                        }
-                        MessageKind::Proposal | MessageKind::Application => Kind::Application,
-                    };
-                    let kind = self.kind_of(&message.group_id, kind);
-                    self.traffic.received(kind, message.message.len());
-                    self.delivered += message.message.len() as u64;
-                    if let Some(info) = message
-                        .emulator_view
-                        .as_ref()
-                        .and_then(|v| v.group_info.as_ref())
-                    {
-                        self.traffic.received(Kind::GroupInfos, info.len());
-                    }
+                let group_info = send.group_info.as_ref().map(|g| g.len());
+                if let Some(g) = group_info {
+                    self.traffic
+                        .sent(self.kind_of(&s.group_id, Kind::GroupInfos), g);
+                }
+                records.push(Record::Sent {
+                    group: s.group_id.clone(),
+                    kind: send.kind,
+                    size,
+                    welcome,
+                    group_info,
+                });
+            }
+            (Request::CreateGroup(c), _) => {
+                self.traffic.sent(
+                    self.kind_of(&c.group_id, Kind::GroupInfos),
+                    c.group_info.len(),
+                );
+            }
+            (Request::PublishKeyPackages(p), _) => {
+                let kind = self.key_package_kind(&p.owner);
+                let sizes: Vec<usize> =
+                    p.key_packages.iter().map(|k| k.key_package.len()).collect();
+                for size in &sizes {
+                    self.traffic.sent(kind, *size);
+                }
+                records.push(Record::Published(sizes));
+            }
+            (Request::ConsumeKeyPackage(c), Response::KeyPackage(kp)) => {
+                self.traffic
+                    .received(self.key_package_kind(&c.owner), kp.len());
+                records.push(Record::Taken(kp.len()));
+            }
+            (Request::FetchGroupInfo(_), Response::GroupInfo(body)) => {
+                self.traffic
+                    .received(Kind::GroupInfos, body.group_info.len());
+                records.push(Record::Fetched {
+                    epoch: body.epoch,
+                    size: body.group_info.len(),
+                });
+            }
+            (Request::ReadMailbox(_), Response::Mailbox(items)) => {
+                for item in items {
+                    self.count_delivered(&item.item);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn count_delivered(&mut self, item: &Delivered) {
+        match item {
+            Delivered::Welcome(w) => {
+                let kind = self.kind_of(&w.group_id, Kind::Welcomes);
+                self.traffic.received(kind, w.message.len());
+                self.delivered += w.message.len() as u64;
+            }
+            Delivered::Message { message, .. } => {
+                let kind = self.kind_of(&message.group_id, message_kind(message.kind));
+                self.traffic.received(kind, message.message.len());
+                self.delivered += message.message.len() as u64;
+                if let Some(info) = message
+                    .emulator_view
+                    .as_ref()
+                    .and_then(|v| v.group_info.as_ref())
+                {
+                    self.traffic.received(Kind::GroupInfos, info.len());
                 }
             }
         }
-        Ok(items)
-    }
-
-    /// Publishes `key_packages` of `owner` (a device, or a virtual client `publisher`
-    /// emulates) to the directory. Returns their encoded sizes.
-    pub(super) fn publish_key_packages(
-        &mut self,
-        publisher: &ClientId,
-        owner: &ClientId,
-        key_packages: &[KeyPackage],
-        kind: Kind,
-    ) -> Result<Vec<usize>, DemoError> {
-        let encoded = key_packages
-            .iter()
-            .map(|kp| encode(MlsMessageBody::KeyPackage(kp.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sizes: Vec<usize> = encoded.iter().map(Vec::len).collect();
-        self.ds
-            .publish_key_packages(
-                publisher,
-                owner,
-                encoded.into_iter().map(KeyPackageEntry::ordinary).collect(),
-            )
-            .map_err(refused(publisher))?;
-        for size in &sizes {
-            self.traffic.sent(kind, *size);
-        }
-        Ok(sizes)
-    }
-
-    /// Takes one KeyPackage of `owner` from the directory. Returns it and its encoded size.
-    pub(super) fn consume_key_package(
-        &mut self,
-        owner: &ClientId,
-        kind: Kind,
-    ) -> Result<(KeyPackage, usize), DemoError> {
-        let bytes = self.ds.consume_key_package(owner).map_err(refused(owner))?;
-        self.traffic.received(kind, bytes.len());
-        match MlsMessage::decode(&bytes)?.body {
-            MlsMessageBody::KeyPackage(kp) => Ok((kp, bytes.len())),
-            _ => Err(DemoError::Delivery {
-                who: owner.to_string(),
-                source: ServiceError::NoKeyPackage {
-                    owner: owner.clone(),
-                },
-            }),
-        }
-    }
-
-    /// Publishes the GroupInfo of `group`'s current `epoch`.
-    pub(super) fn publish_group_info(
-        &mut self,
-        publisher: &ClientId,
-        as_virtual_client: Option<&ClientId>,
-        group: &str,
-        epoch: u64,
-        group_info: GroupInfo,
-    ) -> Result<usize, DemoError> {
-        let bytes = encode(MlsMessageBody::GroupInfo(group_info))?;
-        let size = bytes.len();
-        self.ds
-            .publish_group_info(
-                publisher,
-                as_virtual_client,
-                &GroupId::new(group),
-                epoch,
-                bytes.into(),
-            )
-            .map_err(refused(publisher))?;
-        self.traffic.sent(Kind::GroupInfos, size);
-        Ok(size)
-    }
-
-    /// The GroupInfo of `group`'s current epoch, fetched by `who` for an external join: its
-    /// epoch, the GroupInfo and its encoded size.
-    pub(super) fn group_info(
-        &mut self,
-        who: &ClientId,
-        group: &str,
-    ) -> Result<(u64, GroupInfo, usize), DemoError> {
-        let (epoch, bytes) = self
-            .ds
-            .group_info(&GroupId::new(group))
-            .map_err(refused(who))?;
-        self.traffic.received(Kind::GroupInfos, bytes.len());
-        let info = decode_group_info(&bytes)?.ok_or_else(|| DemoError::Delivery {
-            who: who.to_string(),
-            source: ServiceError::NoGroupInfo {
-                group_id: GroupId::new(group),
-            },
-        })?;
-        Ok((epoch, info, bytes.len()))
     }
 
     /// The traffic counted and the service's own counters, checked against each other.
