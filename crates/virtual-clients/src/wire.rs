@@ -336,12 +336,14 @@ mod tests {
     fn seal_open_every_suite() {
         for suite in CipherSuite::SUPPORTED {
             let cs = RustCrypto.suite(suite).unwrap();
-            let ext = DerivationInfoExtension::seal(cs, b"epoch", &[1; 32], &info()).unwrap();
+            // The epoch encryption key is `KDF.Nh` bytes.
+            let key = vec![1; cs.params().hash_len()];
+            let ext = DerivationInfoExtension::seal(cs, b"epoch", &key, &info()).unwrap();
             assert_eq!(
                 ext.ciphertext.as_slice().len(),
                 12 + 4 + 1 + RANDOM_LEN + AEAD_TAG_LEN
             );
-            assert_eq!(ext.open(cs, b"epoch", &[1; 32]).unwrap(), info());
+            assert_eq!(ext.open(cs, b"epoch", &key).unwrap(), info());
         }
     }
 

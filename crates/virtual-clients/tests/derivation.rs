@@ -107,7 +107,7 @@ fn emulation_epoch_secrets_agree_and_are_consumed() {
         let (ea, eb) = epochs(&mut a, &mut b);
         assert_eq!(ea, pure);
         assert_eq!(ea, eb);
-        assert_eq!(ea.epoch_id().len(), 32);
+        assert_eq!(ea.epoch_id().len(), suite(cipher_suite).params().hash_len());
         assert_eq!(ea.cipher_suite(), cipher_suite);
         // The safe export of VC_COMPONENT_ID was consumed: a second derivation fails.
         assert!(a.safe_export_consumed(VC_COMPONENT_ID));

@@ -168,18 +168,11 @@ fn describe_key_package(out: &mut String, key_package: &KeyPackage) {
 
 /// The table printed by `vmls suites`.
 pub fn suites_table() -> String {
-    let names = [
-        (1u16, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"),
-        (2, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256"),
-        (3, "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519"),
-        (4, "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448"),
-        (5, "MLS_256_DHKEMP521_AES256GCM_SHA512_P521"),
-        (6, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448"),
-        (7, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384"),
-    ];
     let mut out =
         String::from("suite   name                                                 implemented\n");
-    for (id, name) in names {
+    // RFC 9420's suites 1-7, then the post-quantum suite under OpenMLS's code point.
+    for id in (1u16..=7).chain([0x004F]) {
+        let name = CipherSuite(id).name().unwrap_or("(unnamed)");
         let implemented = if RustCrypto.supports(CipherSuite(id)) {
             "yes"
         } else {
@@ -248,6 +241,13 @@ mod tests {
         };
         assert!(line("0x0002").ends_with("yes"));
         assert!(line("0x0003").ends_with("yes"));
-        assert!(line("0x0005").ends_with("no"));
+        assert!(line("0x0004").ends_with("no"));
+        assert!(line("0x0005").ends_with("yes"));
+        assert!(line("0x0006").ends_with("no"));
+        assert!(line("0x0007").ends_with("yes"));
+        assert!(
+            line("0x004f").starts_with("0x004f  MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519")
+        );
+        assert!(line("0x004f").ends_with("yes"));
     }
 }

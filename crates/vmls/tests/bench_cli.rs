@@ -47,7 +47,8 @@ fn a_tiny_sweep_writes_the_table_the_csv_and_the_plot() {
     assert_eq!(update_rows.len(), 4, "{text}");
     assert!(text.contains("crossover"));
     let csv = std::fs::read_to_string(dir.join("bench.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 2 * 4 * 2);
+    // 2 values of D × 5 operations × 2 runs.
+    assert_eq!(csv.lines().count(), 1 + 2 * 5 * 2);
     let svg = std::fs::read_to_string(dir.join("bench.svg")).unwrap();
     assert!(svg.contains("messages: bytes up+down per device"));
     std::fs::remove_dir_all(&dir).unwrap();

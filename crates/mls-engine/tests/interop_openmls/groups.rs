@@ -19,21 +19,17 @@
 //!
 //! The engine members' state is serialised and restored at every agreement check.
 
-use mls_engine::codec::WireFormat;
-use mls_engine::group::{CommitOptions, GroupError, HandshakeWireFormat};
-use openmls::prelude::{
-    CredentialWithKey, KeyPackage, LeafNodeParameters, MlsMessageOut, NewSignerBundle,
-    WireFormatPolicy, MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY, MIXED_PLAINTEXT_WIRE_FORMAT_POLICY,
-};
+use mls_engine::group::{CommitOptions, GroupError};
+use openmls::prelude::{CredentialWithKey, KeyPackage, LeafNodeParameters, NewSignerBundle};
 use openmls_basic_credential::SignatureKeyPair;
 
-use crate::harness::{export_ratchet_tree, to_bytes, OpenMlsClient, SUITES};
+use crate::harness::{to_bytes, OpenMlsClient, SUITES};
 use crate::roster::{Member, Roster};
 pub use crate::scenario::{
-    add, commits_both_ways, mixed_group, openmls_creates, propose_add_and_commit,
-    propose_and_commit, remove, self_update, vmls_creates, Handshakes, Joiner, Proposed,
+    add, commits_both_ways, mixed_group, openmls_creates, propose_and_commit, remove, self_update,
+    vmls_creates, Handshakes, Joiner, Proposed,
 };
-use crate::vmls::{wire_format, VmlsClient};
+use crate::vmls::VmlsClient;
 
 /// (a) OpenMLS creates the group and adds engine clients (and an OpenMLS one), first with the
 /// `ratchet_tree` extension in the Welcome, then without (tree passed separately); later an

@@ -8,8 +8,11 @@ use super::super::{CryptoError, HpkeKeyPair, HpkePrivateKey, Secret};
 use super::rng::Draw;
 use super::Hpke;
 
+/// The marker of [`Dhkem`]'s algorithms (a function type: `Send` and `Sync` whatever they are).
+type Algorithms<K, A, F> = fn() -> (K, A, F);
+
 /// HPKE with the KEM `K`, AEAD `A` and KDF `F` of `hpke` 0.13.
-pub(super) struct Dhkem<K, A, F>(PhantomData<fn() -> (K, A, F)>);
+pub(super) struct Dhkem<K, A, F>(PhantomData<Algorithms<K, A, F>>);
 
 fn public_key<K: KemTrait>(bytes: &[u8]) -> Result<K::PublicKey, CryptoError> {
     K::PublicKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)
