@@ -17,7 +17,7 @@
 //! | [`payload`] | [`Payload`], shared opaque bytes |
 //! | [`request`] | [`Request`] and its bodies |
 //! | [`response`] | [`Response`], [`ServiceError`] |
-//! | [`delivery`] | [`GroupMessage`], [`Delivered`], [`MailboxItem`], [`GroupStatus`] |
+//! | [`delivery`] | [`GroupMessage`], [`Delivered`], [`MailboxItem`], [`GroupStatus`], [`HandshakeView`] |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,7 +28,7 @@ pub mod request;
 pub mod response;
 
 pub use delivery::{
-    Delivered, EmulatorView, GroupMessage, GroupStatus, MailboxItem, WelcomeDelivery,
+    Delivered, EmulatorView, GroupMessage, GroupStatus, HandshakeView, MailboxItem, WelcomeDelivery,
 };
 pub use ids::{ClientId, GroupId, MailboxCursor, MessageId, Sequence, VcSequence};
 pub use payload::Payload;
