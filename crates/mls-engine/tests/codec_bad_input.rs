@@ -10,6 +10,9 @@
 //! Set `VMLS_BAD_INPUT_CASES` to the number of vector cases to bit-flip (default 30; the
 //! truncation and append checks always cover every case).
 
+#[path = "support/official_vectors.rs"]
+mod official_vectors;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -222,9 +225,7 @@ fn check(name: &str, decoder: Decoder, input: &[u8], expect: Expect) -> Option<S
 }
 
 fn vectors() -> Vec<serde_json::Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test-vectors/messages.json");
-    let text = std::fs::read_to_string(&path).expect("messages.json is committed");
-    serde_json::from_str(&text).expect("messages.json is JSON")
+    official_vectors::cases("messages.json")
 }
 
 /// `(field, decoder, bytes)` of the first `cases` cases.

@@ -2,6 +2,9 @@
 //! the public API: round trips for suites 1-3, a small group's view of Add/Update/Commit
 //! leaves, and the KeyPackages of the official `messages.json` test vectors.
 
+#[path = "support/official_vectors.rs"]
+mod official_vectors;
+
 use mls_engine::codec::{
     decode_exact, encode, Credential, KeyPackage, LeafNode, LeafNodeSource, Lifetime,
     ProtocolVersion,
@@ -182,9 +185,7 @@ fn a_small_group_validates_add_update_and_commit_leaves() {
 /// §10.1 checks pass at a time inside the leaf's lifetime.
 #[test]
 fn messages_json_key_packages_pass_validation() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/test-vectors/messages.json");
-    let text = std::fs::read_to_string(path).unwrap();
-    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let cases = official_vectors::cases("messages.json");
     let provider = BasicIdentityProvider::new();
     let mut checked = 0;
     for (index, case) in cases.iter().enumerate() {

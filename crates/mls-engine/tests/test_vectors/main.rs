@@ -1,7 +1,8 @@
 //! Runs the official RFC 9420 test vectors (mlswg/mls-implementations).
 //!
-//! Reads every `*.json` file in the folder named by `VMLS_TEST_VECTORS` (default: the copy
-//! committed in `crates/mls-engine/test-vectors`). Each file whose name is recognised is run
+//! Reads every `*.json` file in the folder named by `VMLS_TEST_VECTORS` (default:
+//! `../shared/test-vectors` beside the repository; the working group's files are not copied
+//! into it; a missing folder fails the run with one line saying where they come from). Each file whose name is recognised is run
 //! case by case and reported as `<file>: N passed, N failed, N skipped`. The run fails if any
 //! case fails, or if a recognised file yields no passed case. Cases for cipher suites the engine
 //! does not implement are skipped and counted, by suite.
@@ -12,6 +13,8 @@ mod deserialization;
 mod key_schedule;
 mod message_protection;
 mod messages;
+#[path = "../support/official_vectors.rs"]
+mod official_vectors;
 mod passive_client;
 mod psk_secret;
 mod secret_tree;
@@ -50,13 +53,6 @@ fn runners() -> BTreeMap<&'static str, Runner> {
     map
 }
 
-fn vectors_dir() -> PathBuf {
-    match std::env::var_os("VMLS_TEST_VECTORS") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("test-vectors"),
-    }
-}
-
 #[derive(Default)]
 struct FileReport {
     passed: usize,
@@ -91,7 +87,13 @@ fn run_file(path: &Path, runner: Runner) -> Result<FileReport, String> {
 }
 
 fn main() -> ExitCode {
-    let dir = vectors_dir();
+    let dir = match official_vectors::dir() {
+        Ok(dir) => dir,
+        Err(why) => {
+            eprintln!("{why}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
