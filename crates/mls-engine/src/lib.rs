@@ -17,7 +17,7 @@
 //! | [`welcome`] | §12.4.3.1 building and opening Welcome messages |
 //! | [`messages`] | §5.3.1 credential validation, §7.2-§7.3 LeafNode and §10 KeyPackage creation and validation |
 //! | [`extensions`] | draft-ietf-mls-extensions-08 §4: component labels, Safe HPKE/signatures, the Exporter Tree, AppDataDictionary, SafeAAD |
-//! | [`group`] | §8-§12 the client state machine: create, join, propose, commit, process; state as bytes |
+//! | [`group`] | §8-§12 the client state machine: create, join, propose, commit, process; state as bytes; the public view of a group for a non-member ([`group::PublicGroup`]) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -813,6 +813,13 @@ fn group_info_checks() {
         let fresh =
             PublicGroup::from_group_info(&svc(), &good, Some(o.ratchet_tree().clone())).unwrap();
         assert_eq!(&fresh, o);
+        // A suite the provider does not implement.
+        let mut unknown_suite = good.clone();
+        unknown_suite.group_context.cipher_suite = CipherSuite(0x7777);
+        assert_eq!(
+            PublicGroup::from_group_info(&svc(), &unknown_suite, Some(o.ratchet_tree().clone())),
+            Err(PublicGroupError::CipherSuite(CipherSuite(0x7777)))
+        );
     }
 }
 
@@ -1036,5 +1043,379 @@ fn observer_follows_a_group_of_openmls_members() {
         assert_eq!(staged.added()[0].identity, b"fred");
         s.join(fred, &welcome.unwrap());
         s.check();
+
+        // An add-only commit without a path: the new leaf is unmerged at the parents above.
+        let gina = harness::OpenMlsClient::new(b"gina", suite);
+        let gina_kp = gina.key_package().key_package().clone();
+        let i = s.index_of("erin");
+        let out = {
+            let (c, g) = &mut s.members[i];
+            c.add_members_without_path(g, &[gina_kp])
+        };
+        let observed = s.deliver(i, &out.commit);
+        assert_eq!(observed.commit().unwrap().path_leaf(), None);
+        s.join(gina, &out.welcome);
+        s.check();
+        // A view started now from a member's GroupInfo is the one that followed the group.
+        let (c, g) = &s.members[0];
+        let info = decode(&harness::export_group_info(c, g));
+        let fresh = PublicGroup::from_group_info_message(&svc(), &info, None).unwrap();
+        assert_eq!(fresh, s.observer);
     }
+}
+
+#[test]
+fn new_member_proposals_by_reference_and_reinit() {
+    for suite in SUITES {
+        let mut s = Scene::new(suite, false);
+        s.add("alice", &["bob"]);
+        // Dave asks to join (a new_member_proposal); bob commits it by reference.
+        let dave = Client::new(suite, "dave");
+        let dave_kp = dave.key_package();
+        let ask = mls_engine::group::new_member_proposal(
+            &svc(),
+            s.observer.group_context(),
+            dave_kp.key_package.clone(),
+            &dave.signer,
+        )
+        .unwrap();
+        let observed = s.observe(&ask);
+        assert!(matches!(
+            observed.sender(),
+            Some(ObservedSender::NewMemberProposal { identity }) if identity == b"dave"
+        ));
+        for (_, g) in s.members.iter_mut() {
+            g.process(&svc(), &ask, NOW).unwrap();
+        }
+        let (staged, out) = s.commit("bob", CommitOptions::new());
+        assert_eq!(staged.added()[0].identity, b"dave");
+        assert_eq!(
+            PublicGroup::welcome_recipients(&staged),
+            vec![dave_kp.reference.clone()]
+        );
+        let group = Group::join_from_welcome(
+            &svc(),
+            GroupConfig::default(),
+            out.welcome.as_ref().unwrap(),
+            &dave_kp,
+            dave.signer.clone(),
+            None,
+            NOW,
+        )
+        .unwrap();
+        s.members.push((dave, group));
+        s.check();
+
+        // A Welcome for other recipients does not match the commit.
+        let erin = Client::new(suite, "erin");
+        let other = s
+            .member("alice")
+            .commit(
+                &svc(),
+                CommitOptions::new().proposal(Proposal::add(erin.key_package().key_package)),
+                NOW,
+            )
+            .unwrap();
+        s.member("alice").clear_pending_commit();
+        assert_eq!(
+            staged.check_welcome(other.welcome.as_ref().unwrap()),
+            Err(PublicGroupError::WelcomeMismatch)
+        );
+
+        // Alice proposes a ReInit, dave commits it: the view is closed.
+        let i = s.index_of("alice");
+        let (reinit, reference) = s.members[i]
+            .1
+            .propose_reinit(&svc(), b"new group".to_vec(), CipherSuite(suite), vec![])
+            .unwrap();
+        s.deliver_proposal(i, &reinit, &reference);
+        let (staged, _) = s.commit("dave", CommitOptions::new());
+        assert!(staged.reinit().is_some());
+        assert_eq!(s.observer.reinit(), staged.reinit());
+        let back = PublicGroup::from_bytes(&s.observer.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, s.observer);
+        let late = s.observer.clone();
+        assert_eq!(refuses(&late, &reinit), PublicGroupError::ReInitCommitted);
+    }
+}
+
+#[test]
+fn encrypted_handshakes_yield_their_header_only() {
+    let alice = Client::new(1, "alice");
+    let config = GroupConfig {
+        handshake_wire_format: mls_engine::group::HandshakeWireFormat::Private,
+        ..GroupConfig::default()
+    };
+    let mut group = Group::create(
+        &svc(),
+        config,
+        b"private handshakes".to_vec(),
+        alice.suite,
+        alice.own_leaf(),
+        lifetime(),
+        vec![],
+    )
+    .unwrap();
+    let info = group.group_info(&svc(), true, false).unwrap();
+    let mut observer = PublicGroup::from_group_info(&svc(), &info, None).unwrap();
+    let bob = Client::new(1, "bob");
+    let out = group
+        .commit(
+            &svc(),
+            CommitOptions::new().proposal(Proposal::add(bob.key_package().key_package)),
+            NOW,
+        )
+        .unwrap();
+    let observed = observer.process(&svc(), &out.commit, NOW).unwrap();
+    assert!(!observed.is_verified());
+    assert_eq!(observed.sender(), None);
+    assert_eq!(
+        observed.content_type(),
+        mls_engine::codec::ContentType::Commit
+    );
+    assert_eq!(observed.epoch(), 0);
+    let before = observer.to_bytes().unwrap();
+    observer.apply(observed).unwrap();
+    assert_eq!(observer.to_bytes().unwrap(), before);
+    assert_eq!(observer.epoch(), 0);
+}
+
+#[test]
+fn every_flipped_byte_of_a_commit_is_refused_unless_it_is_in_a_tag() {
+    // The observer is what a server shares between tasks.
+    fn shareable<T: Send + Sync>() {}
+    shareable::<PublicGroup>();
+    shareable::<Observed>();
+
+    let mut s = Scene::new(1, false);
+    s.add("alice", &["bob", "carol"]);
+    let dave = Client::new(1, "dave");
+    let out = s
+        .member("bob")
+        .commit(
+            &svc(),
+            CommitOptions::new()
+                .proposal(Proposal::add(dave.key_package().key_package))
+                .proposal(Proposal::remove(0))
+                .with_path(),
+            NOW,
+        )
+        .unwrap();
+    let bytes = out.commit.to_bytes().unwrap();
+    let MlsMessageBody::PublicMessage(genuine) = &out.commit.body else {
+        panic!("a PublicMessage")
+    };
+    let before = s.observer.to_bytes().unwrap();
+    let mut accepted = 0;
+    for i in 0..bytes.len() {
+        let mut mutated = bytes.clone();
+        mutated[i] ^= 0x01;
+        let Ok(observed) = s.observer.process_bytes(&svc(), &mutated, 1 << 20, NOW) else {
+            continue;
+        };
+        // Only the parts the signature does not cover and the observer cannot check may
+        // change: the membership tag and the confirmation tag.
+        assert!(observed.is_verified());
+        let message = MlsMessage::decode(&mutated).unwrap();
+        let MlsMessageBody::PublicMessage(m) = &message.body else {
+            panic!("accepted a non-PublicMessage at byte {i}")
+        };
+        assert_eq!(m.content, genuine.content, "byte {i}");
+        assert_eq!(m.auth.signature, genuine.auth.signature, "byte {i}");
+        accepted += 1;
+    }
+    assert_eq!(s.observer.to_bytes().unwrap(), before);
+    // 32-octet membership and confirmation tags (suite 1).
+    assert_eq!(accepted, 64);
+}
+
+#[test]
+fn external_senders_proposals_are_observed_and_committed_by_reference() {
+    use mls_engine::codec::{ExtensionPayload as _, ExternalSender, ExternalSendersExtension};
+    for suite in SUITES {
+        let server = Client::new(suite, "server");
+        let alice = Client::new(suite, "alice");
+        let extension = ExternalSendersExtension {
+            external_senders: vec![ExternalSender {
+                signature_key: server.signer.public_key.clone().into(),
+                credential: Credential::basic(b"server".to_vec()),
+            }],
+        }
+        .to_extension()
+        .unwrap();
+        let group = Group::create(
+            &svc(),
+            GroupConfig::default(),
+            b"with an external sender".to_vec(),
+            alice.suite,
+            alice.own_leaf(),
+            lifetime(),
+            vec![extension],
+        )
+        .unwrap();
+        let info = group.group_info(&svc(), true, true).unwrap();
+        let observer = PublicGroup::from_group_info(&svc(), &info, None).unwrap();
+        let mut s = Scene {
+            suite,
+            members: vec![(alice, group)],
+            observer,
+        };
+        s.add("alice", &["bob", "carol"]);
+        // The external sender proposes removing carol; bob commits it by reference.
+        let proposal = mls_engine::group::external_proposal(
+            &svc(),
+            s.observer.group_context(),
+            0,
+            Proposal::remove(2),
+            &server.signer,
+            b"",
+        )
+        .unwrap();
+        let observed = s.observe(&proposal);
+        assert_eq!(
+            observed.sender(),
+            Some(&ObservedSender::External {
+                index: 0,
+                identity: b"server".to_vec()
+            })
+        );
+        for (_, g) in s.members.iter_mut() {
+            g.process(&svc(), &proposal, NOW).unwrap();
+        }
+        let (staged, _) = s.commit("bob", CommitOptions::new());
+        assert_eq!(staged.removed()[0].identity, b"carol");
+        s.check();
+        // Signed by another key under the external sender's index: refused.
+        let mallory = Client::new(suite, "mallory");
+        let forged = mls_engine::group::external_proposal(
+            &svc(),
+            s.observer.group_context(),
+            0,
+            Proposal::remove(1),
+            &mallory.signer,
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            refuses(&s.observer, &forged),
+            PublicGroupError::BadSignature
+        );
+    }
+}
+
+#[test]
+fn malformed_state_bytes_are_typed_errors() {
+    let mut s = Scene::new(1, false);
+    s.add("alice", &["bob"]);
+    let bytes = s.observer.to_bytes().unwrap();
+    for cut in [0, 1, 2, 3, bytes.len() / 2, bytes.len() - 1] {
+        assert!(matches!(
+            PublicGroup::from_bytes(&bytes[..cut]),
+            Err(PublicGroupError::Codec(_))
+        ));
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        PublicGroup::from_bytes(&longer),
+        Err(PublicGroupError::Codec(_))
+    ));
+    let mut version = bytes.clone();
+    version[1] = 9;
+    assert_eq!(
+        PublicGroup::from_bytes(&version),
+        Err(PublicGroupError::UnknownStateVersion(9))
+    );
+    // Every single-byte flip either fails to decode with a typed error or decodes (no panic).
+    for i in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 0x80;
+        let _ = PublicGroup::from_bytes(&flipped);
+    }
+    // The tree must be a tree.
+    assert!(PublicGroup::from_parts(&s.observer.hot_state_to_bytes().unwrap(), &[1, 2]).is_err());
+}
+
+#[test]
+fn safe_aad_is_checked_and_returned() {
+    use mls_engine::extensions::{
+        AppDataDictionary, ComponentsList, SafeAad, SafeAadError, SafeAadItem, APP_DATA_DICTIONARY,
+        SAFE_AAD,
+    };
+    const COMPONENT: u32 = 0x10;
+    let mut dictionary = AppDataDictionary::default();
+    dictionary.insert(
+        SAFE_AAD,
+        ComponentsList::new(vec![COMPONENT]).to_bytes().unwrap(),
+    );
+    let leaf_params = |c: &Client| {
+        let mut params = LeafNodeParams::new(c.suite, Credential::basic(c.name.clone()));
+        params.capabilities.extensions.push(APP_DATA_DICTIONARY);
+        params
+    };
+    let alice = Client::new(1, "alice");
+    let mut group = Group::create(
+        &svc(),
+        GroupConfig::default(),
+        b"safe aad".to_vec(),
+        alice.suite,
+        OwnLeaf {
+            params: leaf_params(&alice),
+            encryption_key: HpkeKeySource::Generate,
+            signature_key: alice.signer.clone(),
+        },
+        lifetime(),
+        vec![dictionary.to_extension().unwrap()],
+    )
+    .unwrap();
+    let info = group.group_info(&svc(), true, false).unwrap();
+    let mut observer = PublicGroup::from_group_info(&svc(), &info, None).unwrap();
+    let bob = Client::new(1, "bob");
+    let cs = PROVIDER.suite(bob.suite).unwrap();
+    let bob_kp = KeyPackageParams {
+        leaf: leaf_params(&bob),
+        lifetime: lifetime(),
+        extensions: vec![],
+    }
+    .build_fresh(cs, &bob.signer)
+    .unwrap();
+    let items = SafeAad {
+        aad_items: vec![SafeAadItem::new(COMPONENT, b"upload".to_vec())],
+    };
+    let out = group
+        .commit(
+            &svc(),
+            CommitOptions {
+                safe_aad: Some(items.clone()),
+                ..CommitOptions::new().proposal(Proposal::add(bob_kp.key_package.clone()))
+            },
+            NOW,
+        )
+        .unwrap();
+    let observed = observer.process(&svc(), &out.commit, NOW).unwrap();
+    assert_eq!(observed.aad().safe_aad.as_ref(), Some(&items));
+    // The same commit with a malformed SafeAAD (re-signed): refused, nothing changed.
+    let bad = resigned(&group, &alice.signer, &out.commit, |c| {
+        c.authenticated_data = vec![7, 0, 0].into()
+    });
+    assert!(matches!(
+        refuses(&observer, &bad),
+        PublicGroupError::SafeAad(SafeAadError::Codec(_))
+    ));
+    observer.apply(observed).unwrap();
+    group.merge_pending_commit().unwrap();
+    assert_eq!(observer.group_context(), group.group_context());
+    // A PrivateMessage's SafeAAD is read from its header.
+    let app = group
+        .encrypt_application_with_safe_aad(
+            &svc(),
+            b"hi",
+            &items,
+            b"rest",
+            mls_engine::framing::ReuseGuard::Random,
+        )
+        .unwrap();
+    let observed = observer.process(&svc(), &app, NOW).unwrap();
+    assert!(!observed.is_verified());
+    assert_eq!(observed.aad().safe_aad.as_ref(), Some(&items));
 }

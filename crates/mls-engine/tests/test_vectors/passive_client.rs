@@ -1,7 +1,9 @@
 //! Passive-client scenarios (`passive-client-welcome.json`, `passive-client-handling-commit.json`,
 //! `passive-client-random.json` and any other `passive-client-*.json`): a client joins from a
 //! Welcome (RFC 9420 §12.4.3.1) and follows the group through its commits (§12.4.2), checking
-//! the epoch authenticator (§8.7) after the join and after every epoch.
+//! the epoch authenticator (§8.7) after the join and after every epoch. Beside it, an observer
+//! without secrets (`PublicGroup`) follows the same handshakes and must reach the same
+//! GroupContexts.
 
 use mls_engine::codec::{
     KeyPackage, KeyPackageRef, LeafNodeSource, MlsMessage, MlsMessageBody, Welcome,
@@ -9,7 +11,9 @@ use mls_engine::codec::{
 use mls_engine::crypto::{
     HpkePrivateKey, MlsCrypto as _, Secret, SignatureKeyPair, SignaturePrivateKey, SuiteProvider,
 };
-use mls_engine::group::{ExternalPskMap, Group, GroupConfig, ProcessedMessage, Services};
+use mls_engine::group::{
+    ExternalPskMap, Group, GroupConfig, ProcessedMessage, PublicGroup, Services,
+};
 use mls_engine::messages::{KeyPackageBundle, KeyPackagePrivate};
 use mls_engine::tree::RatchetTree;
 use serde::Deserialize;
@@ -145,11 +149,14 @@ fn check(case: &serde_json::Value) -> CaseResult {
         hex::encode(group.epoch_authenticator()),
         hex::encode(&c.initial_epoch_authenticator),
     )?;
+    let mut observer = Some(start_observer(&services, &group)?);
 
     for (i, epoch) in c.epochs.iter().enumerate() {
         for (j, bytes) in epoch.proposals.iter().enumerate() {
             let message = MlsMessage::decode(bytes)
                 .map_err(|e| format!("epoch {i}: decode proposal {j}: {e}"))?;
+            observe(&mut observer, &services, &message, now)
+                .map_err(|e| format!("epoch {i}: observer, proposal {j}: {e}"))?;
             match group.process(&services, &message, now) {
                 Ok(ProcessedMessage::Proposal { .. }) => {}
                 Ok(other) => return Err(format!("epoch {i}: proposal {j} processed as {other:?}")),
@@ -159,6 +166,8 @@ fn check(case: &serde_json::Value) -> CaseResult {
         let message = MlsMessage::decode(&epoch.commit)
             .map_err(|e| format!("epoch {i}: decode commit: {e}"))?;
         let expected_epoch = group.epoch() + 1;
+        observe(&mut observer, &services, &message, now)
+            .map_err(|e| format!("epoch {i}: observer, commit: {e}"))?;
         match group.process(&services, &message, now) {
             Ok(ProcessedMessage::Commit { epoch, .. }) => {
                 check_eq(&format!("epoch {i}: new epoch"), epoch, expected_epoch)?;
@@ -176,8 +185,52 @@ fn check(case: &serde_json::Value) -> CaseResult {
             hex::encode(group.epoch_authenticator()),
             hex::encode(&epoch.epoch_authenticator),
         )?;
+        if let Some(o) = &observer {
+            check_eq(
+                &format!("epoch {i}: observer's GroupContext"),
+                format!("{:?}", o.group_context()),
+                format!("{:?}", group.group_context()),
+            )?;
+        }
     }
     Ok(())
+}
+
+/// An observer (`PublicGroup`, issue 14) follows the group beside the passive client, from
+/// the client's GroupInfo of the epoch it joined; it must agree on every GroupContext. It
+/// can only follow PublicMessage handshakes: at the first PrivateMessage it stops.
+fn start_observer(services: &Services<'_>, group: &Group) -> Result<PublicGroup, String> {
+    let info = group
+        .group_info(services, true, false)
+        .map_err(|e| format!("group_info: {e}"))?;
+    let observer = PublicGroup::from_group_info(services, &info, None)
+        .map_err(|e| format!("observer from_group_info: {e} ({e:?})"))?;
+    check_eq(
+        "observer's initial GroupContext",
+        format!("{:?}", observer.group_context()),
+        format!("{:?}", group.group_context()),
+    )?;
+    Ok(observer)
+}
+
+/// The observer processes and applies `message`, unless it stopped following.
+fn observe(
+    observer: &mut Option<PublicGroup>,
+    services: &Services<'_>,
+    message: &MlsMessage,
+    now: u64,
+) -> CaseResult {
+    let Some(o) = observer else {
+        return Ok(());
+    };
+    let observed = o
+        .process(services, message, now)
+        .map_err(|e| format!("{e} ({e:?})"))?;
+    if !observed.is_verified() {
+        *observer = None;
+        return Ok(());
+    }
+    o.apply(observed).map_err(|e| format!("apply: {e}"))
 }
 
 /// The `now` the client runs at: the middle of the KeyPackage's lifetime (0 if its leaf has

@@ -2,10 +2,11 @@
 //! the view is left exactly as it was whenever one is returned.
 
 use crate::codec::{CodecError, Sender, WireFormat};
+use crate::crypto::CipherSuite;
 use crate::framing::PublicMessageError;
 use crate::group::proposals::{ApplyError, ProposalListError};
 use crate::group::GroupError;
-use crate::messages::{KeyPackageValidationError, LeafNodeValidationError};
+use crate::messages::{GroupRequirementsError, KeyPackageValidationError, LeafNodeValidationError};
 use crate::tree::{TreeError, TreeKemError, TreeValidationError};
 
 /// A field of a GroupInfo that differs from the public view (see
@@ -82,6 +83,14 @@ pub enum PublicGroupError {
     /// §10.1: an Add's KeyPackage is invalid.
     #[error("invalid key package: {0}")]
     InvalidKeyPackage(#[from] KeyPackageValidationError),
+    /// §11.1, §12.1.7: GroupContext extensions (of a GroupContextExtensions proposal, or
+    /// of the GroupInfo) are invalid or not supported as required.
+    #[error("invalid group context extensions: {0}")]
+    InvalidGroupContextExtensions(#[from] GroupRequirementsError),
+    /// The GroupInfo's cipher suite is not one the crypto provider implements, or differs
+    /// from the tree's.
+    #[error("cipher suite 0x{:04x} is not usable here", .0 .0)]
+    CipherSuite(CipherSuite),
     /// §7.5, §7.9.2, §12.4.2: the UpdatePath does not fit the tree (length, ciphertext
     /// counts, keys already in use, parent hash of the new leaf).
     #[error("invalid update path: {0}")]
@@ -118,6 +127,13 @@ pub enum PublicGroupError {
         /// The epoch the observation was made in.
         observed: u64,
     },
+    /// §11.2, §12.1.5: a ReInit was committed; the group accepts no further messages.
+    #[error("the group was reinitialised; it is closed")]
+    ReInitCommitted,
+    /// draft-ietf-mls-extensions-08 §4.9: the group uses SafeAAD and the message's
+    /// `authenticated_data` does not start with a well-formed, sorted `SafeAAD`.
+    #[error(transparent)]
+    SafeAad(#[from] crate::extensions::SafeAadError),
     /// The Welcome's cipher suite or its `new_member` entries do not match the Commit's Adds
     /// (§12.4.3.1: one `EncryptedGroupSecrets` per new member).
     #[error("the Welcome's recipients do not match the commit's Adds")]
@@ -185,6 +201,13 @@ impl From<GroupError> for PublicGroupError {
             GroupError::BadGroupInfoSignature => Self::BadGroupInfoSignature,
             GroupError::Codec(e) => Self::Codec(e),
             GroupError::Tree(e) => Self::Tree(e),
+            GroupError::ReInitCommitted => Self::ReInitCommitted,
+            GroupError::SafeAad(e) => Self::SafeAad(e),
+            GroupError::Requirements(e) => Self::InvalidGroupContextExtensions(e),
+            GroupError::CipherSuiteMismatch(suite)
+            | GroupError::Crypto(crate::crypto::CryptoError::UnsupportedCipherSuite(suite)) => {
+                Self::CipherSuite(suite)
+            }
             other => Self::Engine(other),
         }
     }

@@ -81,6 +81,7 @@ impl PublicGroup {
             interim_transcript_hash: interim,
             confirmation_tag: group_info.confirmation_tag.as_slice().to_vec(),
             proposals: Vec::new(),
+            reinit: None,
         })
     }
 }

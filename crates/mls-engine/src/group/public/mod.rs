@@ -31,8 +31,8 @@ mod welcome;
 
 pub use error::{GroupInfoField, PublicGroupError};
 pub use observed::{
-    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedProposal, ObservedSender,
-    RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
+    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedAad, ObservedProposal,
+    ObservedSender, RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
 };
 pub use state_codec::PUBLIC_STATE_FORMAT_VERSION;
 pub use welcome::{welcome_new_members, welcome_new_members_from_bytes};
@@ -40,7 +40,7 @@ pub use welcome::{welcome_new_members, welcome_new_members_from_bytes};
 use super::config::GroupConfig;
 use super::proposals::StoredProposal;
 use super::received::EpochView;
-use crate::codec::{CipherSuite, Credential, GroupContext, LeafNode};
+use crate::codec::{CipherSuite, Credential, GroupContext, KeyPackageRef, LeafNode, ReInit};
 use crate::tree::{LeafIndex, RatchetTree};
 
 /// The checks of a public view that are the application's policy (the rest are the RFC's).
@@ -99,6 +99,8 @@ pub struct PublicGroup {
     interim_transcript_hash: Vec<u8>,
     confirmation_tag: Vec<u8>,
     proposals: Vec<StoredProposal>,
+    /// The ReInit committed in the previous epoch, if any: the group is then closed.
+    reinit: Option<ReInit>,
 }
 
 impl PublicGroup {
@@ -174,6 +176,18 @@ impl PublicGroup {
         })
     }
 
+    /// The ReInit the last Commit committed, if any (§11.2): the group is closed, and every
+    /// message is refused with [`PublicGroupError::ReInitCommitted`].
+    pub fn reinit(&self) -> Option<&ReInit> {
+        self.reinit.as_ref()
+    }
+
+    /// The `KeyPackageRef`s a Welcome for `staged` must be addressed to (see
+    /// [`StagedPublicCommit::welcome_recipients`]).
+    pub fn welcome_recipients(staged: &StagedPublicCommit) -> Vec<KeyPackageRef> {
+        staged.welcome_recipients()
+    }
+
     /// The proposals received in this epoch (by reference, for the next Commit), in order.
     pub fn pending_proposals(&self) -> &[StoredProposal] {
         &self.proposals
@@ -223,6 +237,7 @@ impl PublicGroup {
         self.tree = staged.tree;
         self.interim_transcript_hash = staged.interim_transcript_hash;
         self.confirmation_tag = staged.confirmation_tag;
+        self.reinit = staged.reinit;
         self.proposals.clear();
         Ok(())
     }

@@ -6,7 +6,18 @@ use crate::codec::{
     ContentType, Credential, GroupContext, KeyPackageRef, LeafNode, PreSharedKeyID, Proposal,
     ProposalRef, ReInit, Sender,
 };
+use crate::extensions::SafeAad;
 use crate::tree::{LeafIndex, RatchetTree};
+
+/// A message's `authenticated_data`, and the `SafeAAD` at its start when the group uses
+/// SafeAAD (draft-ietf-mls-extensions-08 §4.9).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedAad {
+    /// The whole `authenticated_data`.
+    pub authenticated_data: Vec<u8>,
+    /// Its `SafeAAD`, when the epoch's GroupContext puts one there (checked well-formed).
+    pub safe_aad: Option<SafeAad>,
+}
 
 /// The identity a credential names: a basic credential's `identity`, an X.509 credential's
 /// end-entity certificate (DER), empty for an X.509 credential without certificates.
@@ -76,6 +87,7 @@ pub struct ObservedProposal {
     pub(super) sender: ObservedSender,
     pub(super) reference: ProposalRef,
     pub(super) proposal: Proposal,
+    pub(super) aad: ObservedAad,
 }
 
 impl ObservedProposal {
@@ -149,6 +161,7 @@ pub struct ExternalJoin {
 pub struct StagedPublicCommit {
     pub(super) base_epoch: u64,
     pub(super) base_interim_transcript_hash: Vec<u8>,
+    pub(super) aad: ObservedAad,
     pub(super) sender: ObservedSender,
     pub(super) added: Vec<AddedLeaf>,
     pub(super) removed: Vec<RemovedLeaf>,
@@ -274,6 +287,10 @@ pub struct UnverifiedHeader {
     pub epoch: u64,
     /// `content_type`.
     pub content_type: ContentType,
+    /// `authenticated_data` (in the clear in a PrivateMessage, and bound to it by its AEAD,
+    /// which the observer cannot check). Its `SafeAAD` is parsed, and must be well-formed,
+    /// when the message claims the view's epoch and that epoch uses SafeAAD.
+    pub aad: ObservedAad,
 }
 
 /// What [`super::PublicGroup::process`] observed.
@@ -313,6 +330,15 @@ impl Observed {
             Self::Proposal(p) => Some(&p.sender),
             Self::Commit(c) => Some(&c.sender),
             Self::Unverified(_) => None,
+        }
+    }
+
+    /// The message's `authenticated_data` and `SafeAAD`.
+    pub fn aad(&self) -> &ObservedAad {
+        match self {
+            Self::Proposal(p) => &p.aad,
+            Self::Commit(c) => &c.aad,
+            Self::Unverified(h) => &h.aad,
         }
     }
 

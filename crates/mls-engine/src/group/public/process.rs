@@ -2,8 +2,8 @@
 //! of the engine's shared public checks, nothing changed.
 
 use super::observed::{
-    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedProposal, ObservedSender,
-    RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
+    credential_identity, AddedLeaf, ExternalJoin, Observed, ObservedAad, ObservedProposal,
+    ObservedSender, RemovedLeaf, StagedPublicCommit, UnverifiedHeader, UpdatedLeaf,
 };
 use super::{PublicGroup, PublicGroupError};
 use crate::codec::{
@@ -16,6 +16,7 @@ use crate::group::proposal_list::ResolvedProposal;
 use crate::group::received::{
     check_commit, check_received_proposal, sender_signature_key, CheckedCommit,
 };
+use crate::group::safe_aad::incoming_safe_aad;
 use crate::group::{GroupError, Services};
 use crate::schedule::interim_transcript_hash;
 use crate::tree::LeafIndex;
@@ -49,7 +50,7 @@ impl PublicGroup {
     /// proposal's validity (§12.1); a Commit's proposal list, new tree and transcript
     /// ([`StagedPublicCommit`]). A PrivateMessage of this group yields its cleartext header,
     /// [`Observed::Unverified`]. `now` is the time (seconds since the Unix epoch) KeyPackage
-    /// lifetimes are checked at.
+    /// lifetimes are checked at. After a committed ReInit every message is refused.
     pub fn process(
         &self,
         services: &Services<'_>,
@@ -60,6 +61,9 @@ impl PublicGroup {
             return Err(PublicGroupError::UnexpectedWireFormat(
                 message.wire_format(),
             ));
+        }
+        if self.reinit.is_some() {
+            return Err(PublicGroupError::ReInitCommitted);
         }
         match &message.body {
             MlsMessageBody::PublicMessage(m) => self.process_public(services, m, now),
@@ -74,11 +78,31 @@ impl PublicGroup {
         if message.group_id.as_slice() != self.group_id() {
             return Err(PublicGroupError::WrongGroup);
         }
+        let authenticated_data = message.authenticated_data.as_slice();
+        let aad = if message.epoch == self.epoch() {
+            self.observed_aad(authenticated_data)?
+        } else {
+            ObservedAad {
+                authenticated_data: authenticated_data.to_vec(),
+                safe_aad: None,
+            }
+        };
         Ok(Observed::Unverified(UnverifiedHeader {
             group_id: message.group_id.as_slice().to_vec(),
             epoch: message.epoch,
             content_type: message.content_type,
+            aad,
         }))
+    }
+
+    /// `authenticated_data` of a message of the current epoch, its `SafeAAD` checked and
+    /// parsed when the epoch uses SafeAAD (as a member checks it, `group::safe_aad`).
+    fn observed_aad(&self, authenticated_data: &[u8]) -> Result<ObservedAad, PublicGroupError> {
+        let (safe_aad, _) = incoming_safe_aad(&self.context, authenticated_data)?;
+        Ok(ObservedAad {
+            authenticated_data: authenticated_data.to_vec(),
+            safe_aad,
+        })
     }
 
     fn process_public(
@@ -97,6 +121,7 @@ impl PublicGroup {
                 got: content.epoch,
             });
         }
+        let aad = self.observed_aad(content.authenticated_data.as_slice())?;
         let cs = services
             .crypto
             .suite(self.cipher_suite())
@@ -124,6 +149,7 @@ impl PublicGroup {
                     sender,
                     reference: auth.proposal_ref(cs).map_err(GroupError::from)?,
                     proposal: proposal.clone(),
+                    aad,
                 }))
             }
             FramedContentBody::Commit(_) => {
@@ -140,7 +166,7 @@ impl PublicGroup {
                     },
                     now,
                 )?;
-                let staged = self.stage(cs, &auth, sender, checked)?;
+                let staged = self.stage(cs, &auth, sender, aad, checked)?;
                 Ok(Observed::Commit(Box::new(staged)))
             }
             FramedContentBody::Application(_) => {
@@ -208,6 +234,7 @@ impl PublicGroup {
         cs: &dyn SuiteProvider,
         auth: &AuthenticatedContent,
         sender: ObservedSender,
+        aad: ObservedAad,
         checked: CheckedCommit,
     ) -> Result<StagedPublicCommit, PublicGroupError> {
         let tag = auth
@@ -265,6 +292,7 @@ impl PublicGroup {
         Ok(StagedPublicCommit {
             base_epoch: self.epoch(),
             base_interim_transcript_hash: self.interim_transcript_hash.clone(),
+            aad,
             sender,
             added,
             removed,

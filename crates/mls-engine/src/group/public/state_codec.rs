@@ -1,6 +1,6 @@
 //! The public view as bytes (no secrets in it). Two parts, so that a server can store them
 //! apart: the hot part (policy, GroupContext, interim transcript hash, confirmation tag,
-//! pending proposals), small and rewritten with every message, and the ratchet tree
+//! pending proposals, a committed ReInit), small and rewritten with every message, and the ratchet tree
 //! (`optional<Node> ratchet_tree<V>`, §12.4.3.3), rewritten once per epoch.
 //! [`PublicGroup::to_bytes`] is both in one versioned envelope.
 //!
@@ -10,7 +10,7 @@
 use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
 
 use super::{PublicGroup, PublicGroupError, PublicGroupPolicy};
-use crate::codec::{decode_exact, encode, GroupContext};
+use crate::codec::{decode_exact, encode, GroupContext, ReInit};
 use crate::group::proposals::StoredProposal;
 use crate::tree::RatchetTree;
 
@@ -26,6 +26,7 @@ struct HotStateV1 {
     interim_transcript_hash: VLBytes,
     confirmation_tag: VLBytes,
     proposals: Vec<StoredProposal>,
+    reinit: Option<ReInit>,
 }
 
 #[derive(Debug, TlsSerialize, TlsDeserializeBytes, TlsSize)]
@@ -66,6 +67,7 @@ impl PublicGroup {
             interim_transcript_hash: self.interim_transcript_hash.clone().into(),
             confirmation_tag: self.confirmation_tag.clone().into(),
             proposals: self.proposals.clone(),
+            reinit: self.reinit.clone(),
         })?)
     }
 
@@ -99,6 +101,7 @@ impl PublicGroup {
             interim_transcript_hash: hot.interim_transcript_hash.into(),
             confirmation_tag: hot.confirmation_tag.into(),
             proposals: hot.proposals,
+            reinit: hot.reinit,
         })
     }
 }
