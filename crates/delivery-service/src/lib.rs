@@ -12,11 +12,13 @@
 //! each other.
 //!
 //! The protocol (requests, answers, deliveries) is `vmls-protocol`; this crate serves it.
-//! [`InMemoryDeliveryService`] is the in-process service (sans-IO: no threads, sockets or
-//! clocks), reached through the [`DeliveryService`] trait or one [`Request`] at a time with
-//! [`InMemoryDeliveryService::handle`]. It trusts what senders state about their messages
-//! (epoch, Welcome recipients, removed members); the networked server checks them against its
-//! public view of each group.
+//! [`Service`] is the checking service the network layer calls: it keeps a public view of
+//! every group (`mls_engine::group::PublicGroup`) and takes from it, not from the request, the
+//! epoch a Commit is for, its sender, whom it adds and removes ([`service`]); its storage is
+//! one transaction trait with three backends ([`store`]: in-memory, SQLite, PostgreSQL).
+//! [`InMemoryDeliveryService::handle`] runs the same service in process, synchronously. The
+//! older [`DeliveryService`] trait methods of [`InMemoryDeliveryService`] trust what callers
+//! state (epoch, Welcome recipients, removed members); they remain for their existing tests.
 //!
 //! Identities: one namespace of [`ClientId`]s. A device has a mailbox; a virtual client has no
 //! mailbox of its own but a set of emulator clients (devices), and everything delivered to it is
@@ -34,9 +36,9 @@ pub use memory::{DeliveryStats, InMemoryDeliveryService};
 pub use service::{Limits, QueueDepths, Service, ServiceConfig, Subscription};
 pub use store::{DatabaseUrl, StoreError};
 pub use vmls_protocol::{
-    ClientId, Delivered, EmulatorView, GroupId, GroupMessage, GroupStatus, KeyPackageEntry,
-    MessageKind, Payload, Request, Response, SendRequest, Sequence, ServiceError, VcSequence,
-    VirtualClientSend, WelcomeDelivery, WelcomeRequest,
+    ClientId, Delivered, EmulatorView, GroupId, GroupMessage, GroupStatus, HandshakeView,
+    KeyPackageEntry, MessageKind, Payload, Request, Response, SendRequest, Sequence, ServiceError,
+    VcSequence, VirtualClientSend, WelcomeDelivery, WelcomeRequest,
 };
 
 /// The operations of a §5.1 delivery service. Senders are named explicitly: the in-memory
