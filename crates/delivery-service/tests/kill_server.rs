@@ -230,17 +230,28 @@ async fn scenario(database: &str) {
         );
     }
     // The log holds each message once: a retried send was not appended again.
-    let log = match b
-        .call(Request::Fetch(Fetch {
-            group_id: GroupId::new(&group_id),
-            from: Sequence(0),
-        }))
-        .await
-        .unwrap()
-    {
-        Response::Messages(messages) => messages,
-        other => panic!("fetch: {other:?}"),
-    };
+    let mut log = Vec::new();
+    loop {
+        let from = log.last().map_or(
+            Sequence(0),
+            |m: &vmls_client::vmls_protocol::GroupMessage| m.sequence.next(),
+        );
+        let page = match b
+            .call(Request::Fetch(Fetch {
+                group_id: GroupId::new(&group_id),
+                from,
+            }))
+            .await
+            .unwrap()
+        {
+            Response::Messages(messages) => messages,
+            other => panic!("fetch: {other:?}"),
+        };
+        if page.is_empty() {
+            break;
+        }
+        log.extend(page);
+    }
     let distinct: BTreeSet<Vec<u8>> = log.iter().map(|m| m.message.to_vec()).collect();
     assert_eq!(distinct.len(), log.len(), "a message is twice in the log");
     eprintln!(

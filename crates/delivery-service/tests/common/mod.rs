@@ -3,6 +3,8 @@
 //! MLS members built with mls-engine `Group`s.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::future::Future;
 
 use delivery_service::{Service, ServiceConfig};
