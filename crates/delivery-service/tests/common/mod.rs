@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod scenarios;
 
 use std::future::Future;
 
