@@ -275,14 +275,36 @@ async fn requests_over_the_rate_are_refused() {
         metrics.contains("vmls_http_refusals_total{reason=\"quota_exceeded:requests_per_second\"}"),
         "{metrics}"
     );
+    for family in [
+        "vmls_http_requests_total{type=\"register_device\"}",
+        "vmls_http_request_duration_us_bucket",
+        "vmls_service_requests_total",
+        "vmls_fan_out_bucket",
+        "vmls_storage_latency_us_bucket",
+        "vmls_mailbox_items",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from {metrics}");
+    }
+    let health = get(&server, "/health").await;
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
     server.stop().await;
 }
 
 /// GET /metrics as text.
 async fn metrics_text(server: &TestServer) -> String {
+    get(server, "/metrics").await
+}
+
+/// GET `path`, the whole answer (head and body) as text.
+async fn get(server: &TestServer, path: &str) -> String {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut out = Vec::new();
