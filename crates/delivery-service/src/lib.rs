@@ -34,9 +34,9 @@ pub use memory::{DeliveryStats, InMemoryDeliveryService};
 pub use service::{Limits, QueueDepths, Service, ServiceConfig, Subscription};
 pub use store::{DatabaseUrl, StoreError};
 pub use vmls_protocol::{
-    ClientId, Delivered, EmulatorView, GroupId, GroupMessage, GroupStatus, KeyPackageEntry,
-    MessageKind, Payload, Request, Response, SendRequest, Sequence, ServiceError, VcSequence,
-    VirtualClientSend, WelcomeDelivery, WelcomeRequest,
+    ClientId, Delivered, EmulatorView, GroupId, GroupMessage, GroupStatus, HandshakeView,
+    KeyPackageEntry, MessageKind, Payload, Request, Response, SendRequest, Sequence, ServiceError,
+    VcSequence, VirtualClientSend, WelcomeDelivery, WelcomeRequest,
 };
 
 /// The operations of a §5.1 delivery service. Senders are named explicitly: the in-memory

@@ -1,16 +1,37 @@
 //! The in-process [`DeliveryService`]: one totally ordered log per group, compare-and-append on
 //! the group's epoch (Commits) and on each virtual client's own sequence, per-client mailboxes
 //! with fan-out to every emulator client. For tests and `vmls demo`; sans-IO.
+//!
+//! Two faces with separate state: the [`DeliveryService`] trait methods (the old in-process
+//! service, which trusts what senders state; kept for its existing callers), and
+//! [`InMemoryDeliveryService::handle`], which runs every protocol request through the checking
+//! [`crate::Service`] on its in-memory backend, synchronously.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use vmls_protocol::{
-    Accepted, ClientId, Delivered, EmulatorView, GroupId, GroupInfoBody, GroupMessage, GroupStatus,
-    KeyPackageEntry, MailboxCursor, MailboxItem, MessageKind, Payload, Request, Response,
-    SendRequest, Sequence, ServiceError, Text, VcSequence, VirtualClientSend, WelcomeDelivery,
+    ClientId, Delivered, EmulatorView, GroupId, GroupMessage, GroupStatus, KeyPackageEntry,
+    MailboxCursor, MailboxItem, MessageKind, Payload, Request, Response, SendRequest, Sequence,
+    ServiceError, Text, VcSequence, VirtualClientSend, WelcomeDelivery,
 };
 
-use crate::{DeliveryService, KeyPackageDirectory};
+use crate::{DeliveryService, KeyPackageDirectory, Limits, Service};
+
+/// Runs a future of the in-memory [`Service`] to completion on this thread. Its futures never
+/// wait on I/O and its one lock is free (the service is owned by one
+/// [`InMemoryDeliveryService`], used through `&mut self`), so the first poll completes; the
+/// loop only guards the contract. The future runs outside tokio's cooperative budget (which
+/// would make a resource pend, to be polled again after the task yielded to its scheduler).
+fn run_now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(tokio::task::unconstrained(future));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = std::future::Future::poll(future.as_mut(), &mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
 
 /// A device's mailbox: items with strictly increasing cursors, deleted when acknowledged.
 #[derive(Debug, Default)]
@@ -24,21 +45,6 @@ impl Mailbox {
         let cursor = self.next;
         self.next = cursor.next();
         self.items.push_back(MailboxItem { cursor, item });
-    }
-
-    fn read(&self, after: Option<MailboxCursor>, max: usize) -> Vec<MailboxItem> {
-        self.items
-            .iter()
-            .filter(|i| after.is_none_or(|a| i.cursor > a))
-            .take(max)
-            .cloned()
-            .collect()
-    }
-
-    fn ack(&mut self, up_to: MailboxCursor) {
-        while self.items.front().is_some_and(|i| i.cursor <= up_to) {
-            self.items.pop_front();
-        }
     }
 }
 
@@ -73,9 +79,6 @@ fn emulators_follow_group(virtual_client: &ClientId) -> ServiceError {
         "the emulator clients of {virtual_client} are the members of its emulation group"
     ))
 }
-
-/// Most items one [`Request::ReadMailbox`] returns.
-const MAX_MAILBOX_READ: usize = 1024;
 
 /// One accepted message, as stored.
 #[derive(Debug)]
@@ -169,14 +172,20 @@ pub struct DeliveryStats {
 }
 
 /// The in-process delivery service.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InMemoryDeliveryService {
+    /// The checking service behind [`Self::handle`].
+    checked: Service,
     clients: BTreeMap<ClientId, Registration>,
     groups: BTreeMap<GroupId, GroupLog>,
     key_packages: KeyPackageDirectory,
     stats: DeliveryStats,
-    /// The signature scheme and key each device registered with [`Request::RegisterDevice`].
-    device_keys: BTreeMap<ClientId, (u16, Vec<u8>)>,
+}
+
+impl Default for InMemoryDeliveryService {
+    fn default() -> Self {
+        Self::with_limits(Limits::default())
+    }
 }
 
 impl InMemoryDeliveryService {
@@ -185,7 +194,25 @@ impl InMemoryDeliveryService {
         Self::default()
     }
 
-    /// What the service carried so far.
+    /// An empty service whose [`Self::handle`] enforces `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        let checked = Service::in_memory(limits);
+        debug_assert!(checked.is_in_memory());
+        Self {
+            checked,
+            clients: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            key_packages: KeyPackageDirectory::default(),
+            stats: DeliveryStats::default(),
+        }
+    }
+
+    /// The checking service behind [`Self::handle`] (share it, e.g. to subscribe to wake-ups).
+    pub fn service(&self) -> &Service {
+        &self.checked
+    }
+
+    /// What the service carried so far (both faces).
     pub fn stats(&self) -> DeliveryStats {
         self.stats
     }
@@ -195,29 +222,15 @@ impl InMemoryDeliveryService {
         &self.key_packages
     }
 
-    /// How many items wait in a plain client's mailbox (0 for unknown clients).
+    /// How many items wait in a plain client's mailbox (0 for unknown clients): in the old
+    /// service's mailboxes and in the checking service's.
     pub fn pending(&self, client: &ClientId) -> usize {
-        match self.clients.get(client) {
+        let old = match self.clients.get(client) {
             Some(Registration::Plain { mailbox }) => mailbox.items.len(),
             _ => 0,
-        }
-    }
-
-    /// The signature scheme and key `device` registered with [`Request::RegisterDevice`].
-    pub fn device_key(&self, device: &ClientId) -> Option<(u16, Vec<u8>)> {
-        self.device_keys.get(device).cloned()
-    }
-
-    /// Items waiting in all mailboxes, and the largest backlog.
-    pub fn queue_depths(&self) -> crate::QueueDepths {
-        let lens = self.clients.values().filter_map(|r| match r {
-            Registration::Plain { mailbox } => Some(mailbox.items.len() as u64),
-            Registration::Virtual { .. } => None,
-        });
-        lens.fold(crate::QueueDepths::default(), |d, n| crate::QueueDepths {
-            mailbox_items: d.mailbox_items + n,
-            largest_mailbox: d.largest_mailbox.max(n),
-        })
+        };
+        let checked = run_now(self.checked.mailbox_len(client)).unwrap_or(0);
+        old + usize::try_from(checked).unwrap_or(usize::MAX)
     }
 
     /// The emulator clients of a virtual client.
@@ -767,6 +780,7 @@ impl DeliveryService for InMemoryDeliveryService {
         Ok(GroupStatus {
             epoch: group.epoch,
             next_sequence: group.next_sequence(),
+            handshakes: Default::default(),
         })
     }
 
@@ -851,77 +865,29 @@ impl DeliveryService for InMemoryDeliveryService {
 }
 
 impl InMemoryDeliveryService {
-    /// Carries out one protocol request made by the authenticated `device` and answers it.
-    /// A refused request changes nothing. `now` (seconds since the Unix epoch) is not used by the
-    /// in-memory service, which keeps nothing that expires.
+    /// Carries out one protocol request made by the authenticated `device` at `now` (seconds
+    /// since the Unix epoch) and answers it, with every check of the networked service: this
+    /// is [`Service::handle`] on the in-memory backend, run to completion here. A refused
+    /// request changes nothing. Its state is apart from the [`DeliveryService`] methods'.
     pub fn handle(&mut self, device: &ClientId, request: Request, now: u64) -> Response {
-        let _ = now;
-        let result = match request {
-            Request::RegisterDevice(r) => {
-                if &r.device != device {
-                    Err(ServiceError::Unauthorized {
-                        reason: Text::new("a device registers itself only"),
-                    })
-                } else {
-                    let key = (r.signature_scheme, r.signature_key.to_vec());
-                    self.register_client(r.device).map(|()| {
-                        self.device_keys.insert(device.clone(), key);
-                        Response::done()
-                    })
-                }
-            }
-            Request::RegisterVirtualClient(r) => self
-                .register_virtual_client_of_group(device, r.virtual_client, r.emulation_group)
-                .map(|()| Response::done()),
-            Request::CreateGroup(r) => self
-                .create_group(device, r.group_id, r.as_virtual_client.as_ref(), 0)
-                .map(|()| Response::done()),
-            Request::Send(r) => {
-                let vc = r.send.virtual_client.is_some();
-                let group_id = r.group_id.clone();
-                self.send(&r.group_id, device, r.send).map(|sequence| {
-                    let vc_sequence = vc.then(|| self.last_vc_sequence(&group_id, sequence));
-                    Response::Accepted(Accepted {
-                        sequence,
-                        vc_sequence: vc_sequence.flatten(),
-                    })
-                })
-            }
-            Request::PublishGroupInfo(r) => self
-                .publish_group_info(
-                    device,
-                    r.as_virtual_client.as_ref(),
-                    &r.group_id,
-                    r.epoch,
-                    r.group_info,
-                )
-                .map(|()| Response::done()),
-            Request::FetchGroupInfo(group_id) => {
-                self.group_info(&group_id).map(|(epoch, group_info)| {
-                    Response::GroupInfo(GroupInfoBody {
-                        epoch,
-                        group_info,
-                        ratchet_tree: None,
-                    })
-                })
-            }
-            Request::PublishKeyPackages(r) => self
-                .publish_key_packages(device, &r.owner, r.key_packages)
-                .map(|()| Response::done()),
-            Request::ConsumeKeyPackage(r) => {
-                self.consume_key_package(&r.owner).map(Response::KeyPackage)
-            }
-            Request::RetireKeyPackages(r) => self
-                .retire_key_packages(device, &r.owner, &r.key_package_refs)
-                .map(|()| Response::done()),
-            Request::Fetch(r) => self
-                .fetch(device, &r.group_id, r.from)
-                .map(Response::Messages),
-            Request::ReadMailbox(r) => self.read_mailbox(device, r.after, r.max_items),
-            Request::Ack(r) => self.ack(device, r.up_to).map(|()| Response::done()),
-            Request::GroupStatus(group_id) => self.group_status(&group_id).map(Response::Status),
+        let size = match &request {
+            Request::Send(s) => s.send.message.len() as u64,
+            _ => 0,
         };
-        result.into()
+        let before = self.checked.counters().fan_out.sum;
+        let response = run_now(self.checked.handle(device, request, now));
+        match &response {
+            Response::Refused(_) => self.stats.rejected += 1,
+            Response::Accepted(_) => {
+                self.stats.messages_accepted += 1;
+                self.stats.bytes_accepted += size;
+                let fan_out = self.checked.counters().fan_out.sum - before;
+                self.stats.deliveries += fan_out;
+                self.stats.bytes_delivered += fan_out * size;
+            }
+            _ => {}
+        }
+        response
     }
 
     /// Registers a virtual client whose emulator clients are, at any time, the current device
@@ -957,63 +923,6 @@ impl InMemoryDeliveryService {
                 emulation_group: Some(emulation_group),
             },
         );
-        Ok(())
-    }
-
-    /// The [`VcSequence`] of the virtual-client message at `sequence`.
-    fn last_vc_sequence(&self, group_id: &GroupId, sequence: Sequence) -> Option<VcSequence> {
-        let group = self.groups.get(group_id)?;
-        let entry = group.log.get(usize::try_from(sequence.0).ok()?)?;
-        entry.emulator.as_ref().map(|e| e.vc_sequence)
-    }
-
-    /// Deletes KeyPackages of `owner` (published by `device` or a virtual client it emulates).
-    fn retire_key_packages(
-        &mut self,
-        device: &ClientId,
-        owner: &ClientId,
-        refs: &[Payload],
-    ) -> Result<(), ServiceError> {
-        let as_vc = (device != owner).then_some(owner);
-        self.acting_identity(device, as_vc)?;
-        let _ = refs;
-        Err(bad_request(
-            "the in-memory service does not parse KeyPackages and cannot retire them by reference",
-        ))
-    }
-
-    fn read_mailbox(
-        &self,
-        device: &ClientId,
-        after: Option<MailboxCursor>,
-        max_items: u32,
-    ) -> Result<Response, ServiceError> {
-        self.plain(device)?;
-        let max = match usize::try_from(max_items) {
-            Ok(0) | Err(_) => MAX_MAILBOX_READ,
-            Ok(n) => n.min(MAX_MAILBOX_READ),
-        };
-        match self.clients.get(device) {
-            Some(Registration::Plain { mailbox }) => {
-                Ok(Response::Mailbox(mailbox.read(after, max)))
-            }
-            _ => Err(ServiceError::UnknownClient {
-                client: device.clone(),
-            }),
-        }
-    }
-
-    fn ack(&mut self, device: &ClientId, up_to: MailboxCursor) -> Result<(), ServiceError> {
-        self.plain(device)?;
-        if let Some(Registration::Plain { mailbox }) = self.clients.get_mut(device) {
-            if up_to >= mailbox.next {
-                return Err(bad_request(format!(
-                    "acknowledged {up_to}, but the mailbox has handed out only up to {}",
-                    mailbox.next
-                )));
-            }
-            mailbox.ack(up_to);
-        }
         Ok(())
     }
 }

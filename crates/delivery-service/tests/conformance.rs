@@ -1,5 +1,6 @@
 //! The conformance suite of the delivery service's semantics (issue 14), one set of scenarios
-//! run against every backend: in-memory, SQLite (a file in a temporary directory), PostgreSQL
+//! run against every backend: in-memory (also through the synchronous
+//! `InMemoryDeliveryService::handle`), SQLite (a file in a temporary directory), PostgreSQL
 //! (its own schema per test; `VMLS_TEST_POSTGRES_URL`). The scenarios are functions over
 //! [`common::Call`], so the HTTP layer runs them too by implementing it for its client.
 //!
@@ -20,6 +21,14 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::$scenario(&super::memory().await).await;
+                }
+            )*
+        }
+        mod in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(&super::in_process().await).await;
                 }
             )*
         }
@@ -62,6 +71,7 @@ conformance!(
     idempotent_resend,
     directory,
     group_info_and_external_join,
+    private_handshakes,
 );
 
 /// SQLite: what was accepted is there after the service is reopened on its file.

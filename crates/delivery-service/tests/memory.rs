@@ -91,7 +91,8 @@ fn ordering_is_total_and_identical_for_every_member() {
         ds.group_status(&g).unwrap(),
         GroupStatus {
             epoch: 6,
-            next_sequence: Sequence(16)
+            next_sequence: Sequence(16),
+            handshakes: Default::default(),
         }
     );
 }

@@ -112,4 +112,36 @@ pub struct GroupStatus {
     pub epoch: u64,
     /// The position the next accepted message gets.
     pub next_sequence: Sequence,
+    /// How the service follows the group's handshakes (issue 14: "the service says so per
+    /// group"). Added with the checking service (issue 14).
+    pub handshakes: HandshakeView,
+}
+
+/// How the service follows a group's handshake messages.
+///
+/// ```text
+/// enum { verified(1), header_only(2), (255) } HandshakeView;
+/// ```
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    TlsSerialize,
+    TlsDeserialize,
+    TlsDeserializeBytes,
+    TlsSize,
+)]
+#[repr(u8)]
+pub enum HandshakeView {
+    /// Handshakes are PublicMessages, processed by the service's public view of the group:
+    /// epochs, senders, Adds and Removes are checked.
+    #[default]
+    Verified = 1,
+    /// A Commit came as a PrivateMessage: the service follows the group on the cleartext
+    /// header alone (epoch, content type) and takes Welcome recipients and removals as stated.
+    HeaderOnly = 2,
 }

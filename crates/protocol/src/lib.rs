@@ -18,7 +18,7 @@
 //! | [`payload`] | [`Payload`], shared opaque bytes |
 //! | [`request`] | [`Request`] and its bodies |
 //! | [`response`] | [`Response`], [`ServiceError`] |
-//! | [`delivery`] | [`GroupMessage`], [`Delivered`], [`MailboxItem`], [`GroupStatus`] |
+//! | [`delivery`] | [`GroupMessage`], [`Delivered`], [`MailboxItem`], [`GroupStatus`], [`HandshakeView`] |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -31,7 +31,7 @@ pub mod response;
 
 pub use auth::{AuthenticatedRequest, Authenticator, Push, SignedRequest, SignedSubscribe};
 pub use delivery::{
-    Delivered, EmulatorView, GroupMessage, GroupStatus, MailboxItem, WelcomeDelivery,
+    Delivered, EmulatorView, GroupMessage, GroupStatus, HandshakeView, MailboxItem, WelcomeDelivery,
 };
 pub use ids::{ClientId, GroupId, MailboxCursor, MessageId, Sequence, VcSequence};
 pub use payload::Payload;

@@ -73,6 +73,7 @@ fn responses() -> Vec<Response> {
         Response::Status(GroupStatus {
             epoch: 2,
             next_sequence: Sequence(7),
+            handshakes: Default::default(),
         }),
     ]
 }

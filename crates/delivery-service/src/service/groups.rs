@@ -5,8 +5,8 @@ use mls_engine::group::public::credential_identity;
 use mls_engine::group::PublicGroup;
 use mls_engine::tree::LeafIndex;
 use vmls_protocol::{
-    ClientId, CreateGroup, Fetch, GroupId, GroupInfoBody, GroupMessage, GroupStatus, Payload,
-    PublishGroupInfo, Sequence, ServiceError,
+    ClientId, CreateGroup, Fetch, GroupId, GroupInfoBody, GroupMessage, GroupStatus, HandshakeView,
+    Payload, PublishGroupInfo, Sequence, ServiceError,
 };
 
 use super::mls::{self, invalid, mismatch, view_error};
@@ -193,6 +193,11 @@ pub(crate) async fn group_status<T: Tx>(
     Ok(GroupStatus {
         epoch: row.epoch,
         next_sequence: row.next_sequence,
+        handshakes: if row.handshakes_private {
+            HandshakeView::HeaderOnly
+        } else {
+            HandshakeView::Verified
+        },
     })
 }
 

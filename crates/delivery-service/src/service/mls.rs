@@ -111,8 +111,8 @@ pub(crate) enum Seen {
     },
 }
 
-/// Runs a group message through the group's view (or, for a PrivateMessage, reads its
-/// header). Changes nothing.
+/// Runs a group message through the group's view (or, for a PrivateMessage or in a group
+/// without a view, reads its header). Changes nothing.
 pub(crate) fn observe(
     view: Option<&PublicGroup>,
     group_id: &[u8],
@@ -129,14 +129,23 @@ pub(crate) fn observe(
                 content_type: m.content_type,
             })
         }
-        MlsMessageBody::PublicMessage(_) => {
-            let view = view.ok_or_else(|| {
-                invalid("a PublicMessage in a group whose handshakes are PrivateMessages")
-            })?;
-            view.process(&services(), message, now)
+        MlsMessageBody::PublicMessage(m) => match view {
+            Some(view) => view
+                .process(&services(), message, now)
                 .map(Seen::Verified)
-                .map_err(view_error)
-        }
+                .map_err(view_error),
+            // A header-only group: a PublicMessage is read like a PrivateMessage's header (its
+            // signature cannot be checked against a tree the service no longer follows).
+            None => {
+                if m.content.group_id.as_slice() != group_id {
+                    return Err(invalid("the message is for another group"));
+                }
+                Ok(Seen::Header {
+                    epoch: m.content.epoch,
+                    content_type: m.content.body.content_type(),
+                })
+            }
+        },
         _ => Err(invalid(
             "a group message must be a PublicMessage or PrivateMessage",
         )),

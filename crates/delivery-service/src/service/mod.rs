@@ -144,6 +144,34 @@ impl Service {
         })
     }
 
+    /// A service on a new in-memory backend (nothing survives it), without `await`: the
+    /// in-memory backend needs no I/O to open.
+    pub fn in_memory(limits: Limits) -> Service {
+        Service {
+            inner: Arc::new(Inner {
+                limits,
+                backend: Backend::Memory(MemoryStore::new()),
+                wakeups: Arc::default(),
+                counters: counters::Counters::default(),
+            }),
+        }
+    }
+
+    /// Whether the backend is the in-memory one, whose futures complete without waiting on
+    /// I/O (what [`crate::InMemoryDeliveryService::handle`] relies on).
+    pub(crate) fn is_in_memory(&self) -> bool {
+        matches!(self.inner.backend, Backend::Memory(_))
+    }
+
+    /// How many unacknowledged items wait in `device`'s mailbox.
+    pub async fn mailbox_len(&self, device: &ClientId) -> Result<u64, StoreError> {
+        match &self.inner.backend {
+            Backend::Memory(s) => s.begin().await?.mailbox_len(device).await,
+            Backend::Sqlite(s) => s.begin().await?.mailbox_len(device).await,
+            Backend::Postgres(s) => s.begin().await?.mailbox_len(device).await,
+        }
+    }
+
     /// The limits the service enforces.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
@@ -378,14 +406,7 @@ mod tests {
     #[test]
     fn handle_future_is_send() {
         fn check<F: std::future::Future + Send>(_: F) {}
-        let service = Service {
-            inner: Arc::new(Inner {
-                limits: Limits::default(),
-                backend: Backend::Memory(MemoryStore::new()),
-                wakeups: Arc::default(),
-                counters: counters::Counters::default(),
-            }),
-        };
+        let service = Service::in_memory(Limits::default());
         let device = ClientId::new("d");
         check(service.handle(
             &device,

@@ -63,9 +63,13 @@ impl Store for MemoryStore {
 
     /// Begins a transaction (waits for the running one to end).
     async fn begin(&self) -> Result<MemoryTx, StoreError> {
-        Ok(MemoryTx {
-            state: self.state.clone().lock_owned().await,
-        })
+        // An uncontended lock is taken without touching tokio's cooperative budget (so that
+        // the synchronous `InMemoryDeliveryService::handle` never sees it pend).
+        let state = match self.state.clone().try_lock_owned() {
+            Ok(state) => state,
+            Err(_) => self.state.clone().lock_owned().await,
+        };
+        Ok(MemoryTx { state })
     }
 }
 

@@ -46,6 +46,28 @@ impl Call for Service {
     }
 }
 
+/// The synchronous in-process entry point, [`delivery_service::InMemoryDeliveryService::handle`]
+/// (the device runtime's tests use it).
+pub struct InProcess(pub std::sync::Mutex<delivery_service::InMemoryDeliveryService>);
+
+impl Call for InProcess {
+    fn call(&self, device: &ClientId, request: Request) -> impl Future<Output = Response> + Send {
+        let response = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .handle(device, request, NOW);
+        std::future::ready(response)
+    }
+}
+
+/// [`InProcess`] on a new service.
+pub async fn in_process() -> InProcess {
+    InProcess(std::sync::Mutex::new(
+        delivery_service::InMemoryDeliveryService::new(),
+    ))
+}
+
 /// A service and what keeps its storage alive.
 pub struct Backend {
     /// The service.
@@ -216,9 +238,19 @@ impl Identity {
     /// A new group with this identity as its one member, and the `create_group` request
     /// (`as_virtual_client` when an emulator creates it for this identity).
     pub fn create_group(&self, group_id: &str, as_virtual_client: bool) -> (Group, Request) {
+        self.create_group_with(group_id, as_virtual_client, GroupConfig::default())
+    }
+
+    /// [`Self::create_group`] with a group policy.
+    pub fn create_group_with(
+        &self,
+        group_id: &str,
+        as_virtual_client: bool,
+        config: GroupConfig,
+    ) -> (Group, Request) {
         let group = Group::create(
             &svc(),
-            GroupConfig::default(),
+            config,
             group_id.as_bytes().to_vec(),
             SUITE,
             self.own_leaf(),

@@ -4,7 +4,10 @@
 
 use super::*;
 use mls_engine::codec::{MlsMessage, MlsMessageBody, Proposal};
-use mls_engine::group::{CommitOptions, ExternalCommitOptions, Group, GroupConfig};
+use mls_engine::group::{
+    CommitOptions, ExternalCommitOptions, Group, GroupConfig, HandshakeWireFormat,
+};
+use vmls_protocol::HandshakeView;
 use vmls_protocol::{
     Ack, ClientId, ConsumeKeyPackage, Delivered, Fetch, GroupId, KeyPackageEntry, MailboxItem,
     MessageId, MessageKind, PublishGroupInfo, PublishKeyPackages, ReadMailbox,
@@ -825,4 +828,51 @@ pub async fn group_info_and_external_join<C: Call>(c: &C) {
         ),
         ServiceError::NotAMember { .. }
     ));
+}
+
+/// A group whose handshakes are PrivateMessages: served on the cleartext header (its status
+/// says so), the first Commit of an epoch still wins, Welcomes go to the stated recipients.
+pub async fn private_handshakes<C: Call>(c: &C) {
+    let alice = Identity::new("alice");
+    let bob = Identity::new("bob");
+    for i in [&alice, &bob] {
+        done(c.call(&i.id, i.register()).await);
+    }
+    let config = GroupConfig {
+        handshake_wire_format: HandshakeWireFormat::Private,
+        ..GroupConfig::default()
+    };
+    let (mut ga, create) = alice.create_group_with("p", false, config);
+    done(c.call(&alice.id, create).await);
+    let g = GroupId::new("p");
+    assert_eq!(
+        status(c, &alice.id, &g).await.handshakes,
+        HandshakeView::Verified
+    );
+    let kp = bob.key_package();
+    let (out, send) = commit(
+        &mut ga,
+        CommitOptions::new().proposal(Proposal::add(kp.key_package.clone())),
+        std::slice::from_ref(&bob.id),
+    );
+    assert!(matches!(out.commit.body, MlsMessageBody::PrivateMessage(_)));
+    accepted(c.call(&alice.id, send.to_group(g.clone())).await);
+    ga.merge_pending_commit().unwrap();
+    let s = status(c, &alice.id, &g).await;
+    assert_eq!((s.epoch, s.handshakes), (1, HandshakeView::HeaderOnly));
+    let items = drain(c, &bob.id).await;
+    let mut gb = join(&bob, &welcome_of(&items), &kp);
+    let text = application(&mut gb, b"private group");
+    accepted(
+        c.call(&bob.id, SendRequest::application(text).to_group(g.clone()))
+            .await,
+    );
+    // Two Commits for epoch 1: the first wins, the other is stale.
+    let (_, sa) = commit(&mut ga, CommitOptions::new().with_path(), &[]);
+    let (_, sb) = commit(&mut gb, CommitOptions::new().with_path(), &[]);
+    accepted(c.call(&alice.id, sa.to_group(g.clone())).await);
+    assert_eq!(
+        refused(c.call(&bob.id, sb.to_group(g.clone())).await),
+        ServiceError::StaleEpoch { current: 2, got: 1 }
+    );
 }
