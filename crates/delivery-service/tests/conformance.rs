@@ -50,6 +50,15 @@ macro_rules! conformance {
                 }
             )*
         }
+        // Over HTTP (signed requests, vmls-client) on SQLite.
+        mod http {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(&super::common::http::http_sqlite().await).await;
+                }
+            )*
+        }
     };
 }
 

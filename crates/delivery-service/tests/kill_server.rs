@@ -3,7 +3,8 @@
 //! killed at least 50 times while a device sends and another reads and acknowledges its
 //! mailbox. Every message whose send was acknowledged is delivered after the restarts, and
 //! none twice to the application (which drops redeliveries of unacknowledged items by log
-//! position); the group's log holds each message once (idempotent resend).
+//! position); the group's log holds each message once (idempotent resend). The same load
+//! across graceful shutdowns (SIGTERM): the server exits cleanly and loses nothing either.
 
 mod net;
 
@@ -22,6 +23,17 @@ use vmls_client::vmls_protocol::{
 use vmls_client::{Client, ClientConfig};
 
 const KILLS: usize = 50;
+/// Graceful restarts (SIGTERM) under load.
+const TERMINATIONS: usize = 5;
+
+/// How the server is stopped under load.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// `kill -9`, [`KILLS`] times.
+    Kill,
+    /// SIGTERM (graceful shutdown), [`TERMINATIONS`] times.
+    Terminate,
+}
 const SENDERS: usize = 2;
 
 /// The server as a child process.
@@ -56,6 +68,25 @@ impl Server {
     fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// `kill -TERM`: the server shuts down gracefully and exits with success.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "graceful shutdown exited with {exit}");
+    }
+
+    /// Stops the server the way `stop` says.
+    fn stop(self, stop: Stop) {
+        match stop {
+            Stop::Kill => self.kill(),
+            Stop::Terminate => self.terminate(),
+        }
     }
 }
 
@@ -138,16 +169,20 @@ async fn drain(client: &Client, received: &Mutex<Received>) -> Result<usize, ()>
     }
 }
 
-fn run(database: &str) {
+fn run(database: &str, stop: Stop) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(scenario(database));
+    runtime.block_on(scenario(database, stop));
 }
 
-async fn scenario(database: &str) {
+async fn scenario(database: &str, how: Stop) {
+    let stops = match how {
+        Stop::Kill => KILLS,
+        Stop::Terminate => TERMINATIONS,
+    };
     let server = Server::start(database, "127.0.0.1:0");
     let addr = server.addr;
     let listen = addr.to_string();
@@ -194,9 +229,9 @@ async fn scenario(database: &str) {
     };
 
     let mut server = Some(server);
-    for kill in 0..KILLS {
+    for kill in 0..stops {
         tokio::time::sleep(Duration::from_millis(60 + (kill as u64 * 37) % 120)).await;
-        server.take().unwrap().kill();
+        server.take().unwrap().stop(how);
         server = Some(Server::start(database, &listen));
     }
     // Some load after the last restart, then stop and read everything.
@@ -211,8 +246,8 @@ async fn scenario(database: &str) {
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     let received = std::mem::take(&mut *received.lock().unwrap());
     assert!(
-        acknowledged.len() >= KILLS,
-        "too little load: {} messages acknowledged over {KILLS} kills",
+        acknowledged.len() >= stops,
+        "too little load: {} messages acknowledged over {stops} stops",
         acknowledged.len()
     );
     // The commit adding bob is at #0; everything else is an application message of alice.
@@ -230,21 +265,32 @@ async fn scenario(database: &str) {
         );
     }
     // The log holds each message once: a retried send was not appended again.
-    let log = match b
-        .call(Request::Fetch(Fetch {
-            group_id: GroupId::new(&group_id),
-            from: Sequence(0),
-        }))
-        .await
-        .unwrap()
-    {
-        Response::Messages(messages) => messages,
-        other => panic!("fetch: {other:?}"),
-    };
+    let mut log = Vec::new();
+    loop {
+        let from = log.last().map_or(
+            Sequence(0),
+            |m: &vmls_client::vmls_protocol::GroupMessage| m.sequence.next(),
+        );
+        let page = match b
+            .call(Request::Fetch(Fetch {
+                group_id: GroupId::new(&group_id),
+                from,
+            }))
+            .await
+            .unwrap()
+        {
+            Response::Messages(messages) => messages,
+            other => panic!("fetch: {other:?}"),
+        };
+        if page.is_empty() {
+            break;
+        }
+        log.extend(page);
+    }
     let distinct: BTreeSet<Vec<u8>> = log.iter().map(|m| m.message.to_vec()).collect();
     assert_eq!(distinct.len(), log.len(), "a message is twice in the log");
     eprintln!(
-        "kill_server: {KILLS} kills, {} acknowledged, {} delivered, {} redeliveries dropped, log {}",
+        "kill_server: {stops} stops, {} acknowledged, {} delivered, {} redeliveries dropped, log {}",
         acknowledged.len(),
         received.by_sequence.len(),
         received.redeliveries,
@@ -259,7 +305,14 @@ async fn scenario(database: &str) {
 fn sqlite_kill_9_under_load_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kill.sqlite3");
-    run(path.to_str().unwrap());
+    run(path.to_str().unwrap(), Stop::Kill);
+}
+
+#[test]
+fn sqlite_graceful_shutdown_under_load_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("term.sqlite3");
+    run(path.to_str().unwrap(), Stop::Terminate);
 }
 
 #[test]
@@ -267,5 +320,5 @@ fn postgres_kill_9_under_load_loses_nothing_acknowledged() {
     let Some(url) = net::postgres_url("kill_server") else {
         return;
     };
-    run(&url);
+    run(&url, Stop::Kill);
 }

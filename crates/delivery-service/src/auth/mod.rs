@@ -20,7 +20,8 @@ use vmls_protocol::{
 /// A device's registered signature key: its MLS `SignatureScheme` and public key.
 pub type DeviceKey = (u16, Vec<u8>);
 
-/// Why a request failed authentication. Every variant is answered with
+/// Why a request failed authentication. An unknown device is answered with
+/// [`ServiceError::UnknownClient`], as the service itself would; every other variant with
 /// [`ServiceError::Unauthorized`] (see [`AuthError::to_service_error`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -49,10 +50,16 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The typed refusal sent back: [`ServiceError::Unauthorized`] with this error's text.
+    /// The typed refusal sent back: [`ServiceError::UnknownClient`] for an unknown device,
+    /// else [`ServiceError::Unauthorized`] with this error's text.
     pub fn to_service_error(&self) -> ServiceError {
-        ServiceError::Unauthorized {
-            reason: Text::new(self),
+        match self {
+            Self::UnknownDevice(device) => ServiceError::UnknownClient {
+                client: device.clone(),
+            },
+            _ => ServiceError::Unauthorized {
+                reason: Text::new(self),
+            },
         }
     }
 }

@@ -3,6 +3,7 @@
 //! MLS members built with mls-engine `Group`s.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod scenarios;
 
 use std::future::Future;
