@@ -7,6 +7,7 @@
 //! | [`leave`] | 6: removal deletes the group's secrets; leave and forget a group |
 //! | [`removal`] | a device removal: removed devices reported, KeyPackages retired, leaf and signature key rotated; 2: the derivation epoch and the retention check |
 //! | [`recovery`] | the recovery class of every `EmulatorError` |
+//! | [`clock_skew`] | 9: a configurable lifetime clock-skew tolerance, against mls-rs 0.57 KeyPackages |
 //! | [`hooks`] | 10: the own-leaf resolver (H2) and the reuse guard (H4) report typed errors |
 
 #[path = "common/mod.rs"]
@@ -14,6 +15,8 @@ mod common;
 #[path = "protocol_holes/world.rs"]
 mod world;
 
+#[path = "protocol_holes/clock_skew.rs"]
+mod clock_skew;
 #[path = "protocol_holes/external_pending.rs"]
 mod external_pending;
 #[path = "protocol_holes/hooks.rs"]

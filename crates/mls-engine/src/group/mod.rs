@@ -45,7 +45,7 @@ pub use commit::{external_proposal, new_member_proposal};
 pub use config::{
     BasicCredentialsOnly, CommitOptions, CommitOutput, ExternalPskMap, GroupConfig,
     HandshakeWireFormat, Member, NoPsks, OwnLeaf, OwnLeafResolver, ProcessedMessage, PskStore,
-    Services, SiblingCommitSecrets,
+    Services, SiblingCommitSecrets, DEFAULT_LIFETIME_TOLERANCE,
 };
 pub use create::ExternalCommitOptions;
 pub use error::GroupError;

@@ -16,8 +16,7 @@ use crate::framing::{
     sign_private, sign_public, PrivateMessageOptions, ReuseGuard,
 };
 use crate::messages::{
-    GroupRequirements, IdentityProvider, LeafNodeValidationContext, LifetimeCheck,
-    MemberCredentialTypes,
+    GroupRequirements, IdentityProvider, LeafNodeValidationContext, MemberCredentialTypes,
 };
 use crate::schedule::{psk_secret, EpochSecrets, ResumptionPskStore, SecretTree};
 use crate::tree::{LeafIndex, RatchetTree, TreeKemPrivate};
@@ -566,9 +565,7 @@ pub(crate) fn leaf_validation<'a>(
         .with_requirements(requirements)
         .with_member_credential_types(member_types)
         .with_key_uniqueness(tree);
-    if !config.check_lifetimes {
-        ctx = ctx.with_lifetime_check(LifetimeCheck::Skip);
-    }
+    ctx = ctx.with_lifetime_check(config.lifetime_check(now));
     if let Some(max) = config.max_lifetime {
         ctx = ctx.with_max_lifetime(max);
     }

@@ -5,7 +5,7 @@
 use mls_engine::codec::{Lifetime, MlsMessage, Proposal, Sender};
 use mls_engine::crypto::CipherSuite;
 use mls_engine::group::{
-    CommitOptions, CommitOutput, Group, GroupStatus, ProcessedMessage, Services,
+    CommitOptions, CommitOutput, Group, GroupConfig, GroupStatus, ProcessedMessage, Services,
 };
 use mls_engine::messages::LeafNodeParams;
 
@@ -297,5 +297,42 @@ impl EmulatorClient {
             .ok_or(EmulatorError::UnknownGroup)?;
         self.prune_epochs();
         Ok(())
+    }
+
+    /// The policy of the higher-level group `group_id` (saved with the group): wire format
+    /// of our handshakes, padding, past epochs kept for late messages, lifetime checks and
+    /// their clock-skew tolerance... `retain_sent_keys` (H3) is always on: siblings share the
+    /// leaf's generations. Each emulator client sets it on its own copy.
+    pub fn set_group_config(
+        &mut self,
+        group_id: &[u8],
+        config: GroupConfig,
+    ) -> Result<(), EmulatorError> {
+        let entry = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(EmulatorError::UnknownGroup)?;
+        entry.group.set_config(Self::virtual_client_config(config));
+        Ok(())
+    }
+
+    /// The policy given to higher-level groups this client creates or joins from now on
+    /// (not saved: set it again after [`EmulatorClient::from_bytes`]); see
+    /// [`EmulatorClient::set_group_config`].
+    pub fn set_default_group_config(&mut self, config: GroupConfig) {
+        self.config = Self::virtual_client_config(config);
+    }
+
+    /// The policy new higher-level groups get.
+    pub fn default_group_config(&self) -> GroupConfig {
+        self.config
+    }
+
+    /// `config` as the virtual client needs it: sent keys retained (H3).
+    pub(super) fn virtual_client_config(config: GroupConfig) -> GroupConfig {
+        GroupConfig {
+            retain_sent_keys: true,
+            ..config
+        }
     }
 }
