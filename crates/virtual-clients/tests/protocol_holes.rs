@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`malformed_action`] | 1: a sibling applies an accepted emulation Commit whose action is malformed |
 //! | [`external_pending`] | 4: an external join is pending until confirmed or abandoned |
+//! | [`last_resort`] | 5: last-resort KeyPackages of the virtual client |
 //! | [`leave`] | 6: removal deletes the group's secrets; leave and forget a group |
 //! | [`removal`] | a device removal: removed devices reported, KeyPackages retired, leaf and signature key rotated; 2: the derivation epoch and the retention check |
 //! | [`recovery`] | the recovery class of every `EmulatorError` |
@@ -21,6 +22,8 @@ mod clock_skew;
 mod external_pending;
 #[path = "protocol_holes/hooks.rs"]
 mod hooks;
+#[path = "protocol_holes/last_resort.rs"]
+mod last_resort;
 #[path = "protocol_holes/leave.rs"]
 mod leave;
 #[path = "protocol_holes/malformed_action.rs"]
