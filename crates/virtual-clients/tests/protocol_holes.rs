@@ -9,6 +9,7 @@
 //! | [`removal`] | a device removal: removed devices reported, KeyPackages retired, leaf and signature key rotated; 2: the derivation epoch and the retention check |
 //! | [`recovery`] | the recovery class of every `EmulatorError` |
 //! | [`clock_skew`] | 9: a configurable lifetime clock-skew tolerance, against mls-rs 0.57 KeyPackages |
+//! | [`sent_keys`] | 7: sent-message keys (H3) bounded by time, `now` passed in |
 //! | [`hooks`] | 10: the own-leaf resolver (H2) and the reuse guard (H4) report typed errors |
 
 #[path = "common/mod.rs"]
@@ -32,3 +33,5 @@ mod malformed_action;
 mod recovery;
 #[path = "protocol_holes/removal.rs"]
 mod removal;
+#[path = "protocol_holes/sent_keys.rs"]
+mod sent_keys;

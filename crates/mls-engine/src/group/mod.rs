@@ -51,5 +51,5 @@ pub use create::ExternalCommitOptions;
 pub use error::GroupError;
 pub use leaf_secrets::LeafSecrets;
 pub use safe_aad::{safe_aad_in_use, ReceivedMessage};
-pub use state::{Group, GroupStatus, StoredProposal};
+pub use state::{Group, GroupStatus, SentKey, StoredProposal};
 pub use state_codec::STATE_FORMAT_VERSION;

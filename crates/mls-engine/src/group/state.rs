@@ -18,7 +18,7 @@ use crate::framing::{
 use crate::messages::{
     GroupRequirements, IdentityProvider, LeafNodeValidationContext, MemberCredentialTypes,
 };
-use crate::schedule::{psk_secret, EpochSecrets, ResumptionPskStore, SecretTree};
+use crate::schedule::{psk_secret, EpochSecrets, RatchetType, ResumptionPskStore, SecretTree};
 use crate::tree::{LeafIndex, RatchetTree, TreeKemPrivate};
 
 /// A proposal received or sent in the current epoch, kept for the next Commit (§12.1).
@@ -268,6 +268,50 @@ impl Group {
         ))
     }
 
+    /// Design hook H3: which generation's key `message`, a PrivateMessage we sent in the
+    /// current epoch with `retain_sent_keys`, keeps retained (`None` for any other message),
+    /// so that the application can delete it later ([`Group::delete_sent_key`]), e.g. once
+    /// it is older than the application's time bound.
+    pub fn sent_key(
+        &self,
+        services: &Services<'_>,
+        message: &MlsMessage,
+    ) -> Result<Option<SentKey>, GroupError> {
+        let MlsMessageBody::PrivateMessage(m) = &message.body else {
+            return Ok(None);
+        };
+        if m.epoch != self.state.context.epoch
+            || m.group_id.as_slice() != self.state.context.group_id.as_slice()
+        {
+            return Ok(None);
+        }
+        let cs = self.state.suite(services)?;
+        let sender_data = decrypt_sender_data(cs, m, &self.state.epoch_secrets.sender_data_secret)?;
+        if sender_data.leaf_index != self.state.own_leaf().0 {
+            return Ok(None);
+        }
+        Ok(Some(SentKey {
+            epoch: m.epoch,
+            handshake: ratchet_type(m.content_type) == RatchetType::Handshake,
+            generation: sender_data.generation,
+        }))
+    }
+
+    /// Deletes the retained key `key` of our own leaf if it is of the current epoch and still
+    /// retained (H3). Returns whether a key was deleted.
+    pub fn delete_sent_key(&mut self, key: &SentKey) -> bool {
+        if key.epoch != self.state.context.epoch {
+            return false;
+        }
+        let kind = if key.handshake {
+            RatchetType::Handshake
+        } else {
+            RatchetType::Application
+        };
+        let own = self.state.own_leaf();
+        self.state.secret_tree.delete_key(own, kind, key.generation)
+    }
+
     /// Discards every pending proposal (§12.1: proposals are valid only in their epoch; an
     /// application may also drop them).
     pub fn clear_pending_proposals(&mut self) {
@@ -287,6 +331,17 @@ impl Group {
         self.state
             .group_info(cs, with_ratchet_tree, with_external_pub)
     }
+}
+
+/// A retained key of a message we sent (H3): its epoch, ratchet and generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentKey {
+    /// The epoch the message was sent in.
+    pub epoch: u64,
+    /// Whether it is of the handshake ratchet (else the application ratchet).
+    pub handshake: bool,
+    /// The generation.
+    pub generation: u32,
 }
 
 impl GroupState {

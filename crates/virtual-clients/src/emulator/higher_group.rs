@@ -264,6 +264,7 @@ impl EmulatorClient {
             self.groups.remove(group_id);
         }
         self.prune_epochs();
+        self.expire_sent_keys(now);
         Ok(processed)
     }
 
