@@ -10,6 +10,7 @@
 //! | [`recovery`] | the recovery class of every `EmulatorError` |
 //! | [`clock_skew`] | 9: a configurable lifetime clock-skew tolerance, against mls-rs 0.57 KeyPackages |
 //! | [`sent_keys`] | 7: sent-message keys (H3) bounded by time, `now` passed in |
+//! | [`group_config`] | 8: per-group policy; PrivateMessage commits with the reuse guard |
 //! | [`hooks`] | 10: the own-leaf resolver (H2) and the reuse guard (H4) report typed errors |
 
 #[path = "common/mod.rs"]
@@ -21,6 +22,8 @@ mod world;
 mod clock_skew;
 #[path = "protocol_holes/external_pending.rs"]
 mod external_pending;
+#[path = "protocol_holes/group_config.rs"]
+mod group_config;
 #[path = "protocol_holes/hooks.rs"]
 mod hooks;
 #[path = "protocol_holes/last_resort.rs"]

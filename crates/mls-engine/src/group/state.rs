@@ -453,6 +453,17 @@ impl GroupState {
         content: FramedContent,
         finish: impl FnOnce(&mut AuthenticatedContent) -> Result<(), GroupError>,
     ) -> Result<(MlsMessage, AuthenticatedContent), GroupError> {
+        self.frame_own_with(cs, content, finish, ReuseGuard::Random)
+    }
+
+    /// [`GroupState::frame_own`] with `reuse_guard` for a PrivateMessage (H4).
+    pub(crate) fn frame_own_with(
+        &mut self,
+        cs: &dyn SuiteProvider,
+        content: FramedContent,
+        finish: impl FnOnce(&mut AuthenticatedContent) -> Result<(), GroupError>,
+        reuse_guard: ReuseGuard<'_>,
+    ) -> Result<(MlsMessage, AuthenticatedContent), GroupError> {
         match self.config.handshake_wire_format {
             HandshakeWireFormat::Public => {
                 let mut auth = sign_public(cs, content, &self.context, &self.signer.private_key)?;
@@ -471,18 +482,10 @@ impl GroupState {
             HandshakeWireFormat::Private => {
                 let mut auth = sign_private(cs, content, &self.context, &self.signer.private_key)?;
                 finish(&mut auth)?;
-                let message = self.protect_private_own(cs, &auth)?;
+                let message = self.protect_private_own_with(cs, &auth, reuse_guard)?;
                 Ok((message, auth))
             }
         }
-    }
-
-    pub(crate) fn protect_private_own(
-        &mut self,
-        cs: &dyn SuiteProvider,
-        auth: &AuthenticatedContent,
-    ) -> Result<MlsMessage, GroupError> {
-        self.protect_private_own_with(cs, auth, ReuseGuard::Random)
     }
 
     pub(crate) fn protect_private_own_with(

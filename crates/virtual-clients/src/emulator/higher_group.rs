@@ -4,6 +4,8 @@
 
 use mls_engine::codec::{Lifetime, MlsMessage, Proposal, Sender};
 use mls_engine::crypto::CipherSuite;
+use mls_engine::crypto::Secret;
+use mls_engine::framing::private::ReuseGuard;
 use mls_engine::group::{
     CommitOptions, CommitOutput, Group, GroupConfig, GroupStatus, ProcessedMessage, Services,
 };
@@ -11,6 +13,7 @@ use mls_engine::messages::LeafNodeParams;
 
 use super::sibling_leaf::SiblingLeafResolver;
 use super::{EmulatorClient, EmulatorError, HigherGroup, LeafState};
+use crate::reuse_guard::ReuseGuardSender;
 
 impl EmulatorClient {
     /// Installs a joined group. A group of that ID the virtual client was removed from (or
@@ -88,6 +91,8 @@ impl EmulatorClient {
             .ok_or(EmulatorError::UnknownGroup)?
             .cipher_suite();
         let params = self.leaf_params(cipher_suite);
+        let leaf_index = self.emulation.own_leaf_index().0;
+        let leaves = self.emulation.ratchet_tree().n_leaves();
         let entry = self
             .groups
             .get_mut(group_id)
@@ -96,9 +101,21 @@ impl EmulatorClient {
         let secrets = sent.leaf_secrets(emu, higher)?;
         let mut options = CommitOptions::new();
         options.proposals = proposals;
-        let out = entry
-            .group
-            .commit(services, secrets.commit_options(params, options), now)?;
+        // A PrivateMessage Commit carries this emulator client's FF1 reuse guard (§5.6), as
+        // application messages do: siblings share the leaf's handshake ratchet (hole 8).
+        let guard_sender = ReuseGuardSender::with_random(
+            emu,
+            &entry.leaf.encryption_key_secret,
+            leaf_index,
+            leaves,
+        )?;
+        let guard = |nonce: &Secret| guard_sender.guard_for(nonce);
+        let out = entry.group.commit_with_reuse_guard(
+            services,
+            secrets.commit_options(params, options),
+            now,
+            ReuseGuard::FromNonce(&guard),
+        )?;
         entry.pending = Some(LeafState::derived(&sent.key_secrets, &epoch));
         self.install_newest(epoch);
         Ok(out)
