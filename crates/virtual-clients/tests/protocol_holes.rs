@@ -3,6 +3,7 @@
 //! | module | hole |
 //! |---|---|
 //! | [`malformed_action`] | 1: a sibling applies an accepted emulation Commit whose action is malformed |
+//! | [`rejoin`] | 3: a new device rejoins by external commit replacing the virtual client's leaf |
 //! | [`external_pending`] | 4: an external join is pending until confirmed or abandoned |
 //! | [`last_resort`] | 5: last-resort KeyPackages of the virtual client |
 //! | [`leave`] | 6: removal deletes the group's secrets; leave and forget a group |
@@ -34,6 +35,8 @@ mod leave;
 mod malformed_action;
 #[path = "protocol_holes/recovery.rs"]
 mod recovery;
+#[path = "protocol_holes/rejoin.rs"]
+mod rejoin;
 #[path = "protocol_holes/removal.rs"]
 mod removal;
 #[path = "protocol_holes/sent_keys.rs"]
