@@ -67,6 +67,7 @@ use tls_codec::{
     SecretVLBytes, Serialize as _, Size as _, TlsDeserialize, TlsDeserializeBytes, TlsSerialize,
     TlsSize, VLBytes,
 };
+use zeroize::Zeroizing;
 
 use super::{
     EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage, PendingExternalJoin,
@@ -274,8 +275,9 @@ pub(super) fn update_to((public, leaf): &(Vec<u8>, LeafState)) -> UpdateLeaf {
 
 impl EmulatorClient {
     /// The client's whole state (emulation group, emulation epochs, higher-level groups,
-    /// unused KeyPackages) as `EmulatorClientState` bytes. They hold secrets.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, EmulatorError> {
+    /// unused KeyPackages) as `EmulatorClientState` bytes, in a buffer zeroized on drop
+    /// (written in place). They hold secrets.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, EmulatorError> {
         let mut epochs = Vec::with_capacity(self.epochs.len());
         for e in &self.epochs {
             epochs.push(SecretVLBytes::new(e.to_bytes()?));
@@ -329,9 +331,9 @@ impl EmulatorClient {
                 })
                 .collect(),
         };
-        let mut out = Vec::with_capacity(state.tls_serialized_len());
+        let mut out = Zeroizing::new(Vec::with_capacity(state.tls_serialized_len()));
         state
-            .tls_serialize(&mut out)
+            .tls_serialize(&mut *out)
             .map_err(|e| EmulatorError::Codec(e.into()))?;
         Ok(out)
     }
