@@ -105,7 +105,7 @@ impl<S: EmulatorStore> PersistentEmulator<S> {
         client_id: Vec<u8>,
         client: EmulatorClient,
     ) -> Result<Self, StorageError<S::Error>> {
-        let saved = Zeroizing::new(client.to_bytes()?);
+        let saved = client.to_bytes()?;
         store
             .save(&client_id, &saved)
             .map_err(StorageError::Store)?;
@@ -178,7 +178,7 @@ impl<S: EmulatorStore> PersistentEmulator<S> {
         }
         let output = operation(&mut self.client)?;
         let saved = match self.client.to_bytes() {
-            Ok(bytes) => Zeroizing::new(bytes),
+            Ok(bytes) => bytes,
             Err(e) => {
                 self.roll_back(crypto)?;
                 return Err(e.into());

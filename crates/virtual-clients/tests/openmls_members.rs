@@ -759,7 +759,11 @@ fn a_commit_with_a_tampered_derivation_info_is_refused_by_the_siblings() {
             epoch_id: current.epoch_id.clone(),
             ciphertext: VLBytes::new(flipped),
         };
-        let before: Vec<Vec<u8>> = g.alice.iter().map(|d| d.to_bytes().unwrap()).collect();
+        let before: Vec<Vec<u8>> = g
+            .alice
+            .iter()
+            .map(|d| d.to_bytes().unwrap().to_vec())
+            .collect();
         for (ext, replayed) in [(tampered, false), (current, true)] {
             let secrets = LeafSecrets {
                 leaf_seed: Secret::new(vec![1; 32]),
@@ -815,7 +819,7 @@ fn a_commit_with_a_tampered_derivation_info_is_refused_by_the_siblings() {
                         i + 1
                     );
                 }
-                assert_eq!(device.to_bytes().unwrap(), *before, "A{}", i + 1);
+                assert_eq!(*device.to_bytes().unwrap(), *before, "A{}", i + 1);
             }
         }
         g.check("after the refused commits");

@@ -137,7 +137,7 @@ fn assert_agree(e1: &EmulatorClient, e2: &EmulatorClient, carol: &Group) {
 /// Memory and store agree.
 fn assert_stored(e: &PersistentEmulator<FlakyStore>) {
     let stored = e.store().load(ID).unwrap().unwrap();
-    assert_eq!(e.client().to_bytes().unwrap(), stored.as_slice());
+    assert_eq!(e.client().to_bytes().unwrap().as_slice(), stored.as_slice());
 }
 
 /// Device 1 commits; Carol and device 2 process the commit.
@@ -160,7 +160,10 @@ fn a_failed_save_leaves_store_and_client_at_the_old_state() {
     let got = e2.process(&svc(), GROUP, &b, NOW);
     assert!(matches!(got, Err(StorageError::Store(DiskFull))), "{got:?}");
     assert_eq!(e2.client().to_bytes().unwrap(), before);
-    assert_eq!(e2.store().load(ID).unwrap().unwrap().as_slice(), before);
+    assert_eq!(
+        e2.store().load(ID).unwrap().unwrap().as_slice(),
+        before.as_slice()
+    );
     assert_eq!(e2.store().saves, saves);
     // The puncture was rolled back too: once the store works, the same commit is processed.
     e2.store_mut().fail = false;
