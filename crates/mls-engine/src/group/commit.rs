@@ -243,6 +243,19 @@ impl Group {
         options: CommitOptions,
         now: u64,
     ) -> Result<CommitOutput, GroupError> {
+        self.commit_with_reuse_guard(services, options, now, ReuseGuard::Random)
+    }
+
+    /// [`Group::commit`] with `reuse_guard` for the Commit when the group frames handshakes
+    /// as PrivateMessage (design hook H4, as for application messages: clients sharing a
+    /// leaf keep their nonces apart); ignored for PublicMessage.
+    pub fn commit_with_reuse_guard(
+        &mut self,
+        services: &Services<'_>,
+        options: CommitOptions,
+        now: u64,
+        reuse_guard: ReuseGuard<'_>,
+    ) -> Result<CommitOutput, GroupError> {
         self.state.check_active()?;
         if self.pending_commit.is_some() {
             return Err(GroupError::CommitPending);
@@ -369,34 +382,39 @@ impl Group {
         let interim_before = st.interim_transcript_hash.clone();
         let init_secret = st.epoch_secrets.init_secret.clone();
         let mut next_parts = None;
-        let (message, auth) = self.state.frame_own(cs, content, |auth| {
-            let confirmed = confirmed_transcript_hash(
-                cs,
-                &interim_before,
-                &confirmed_transcript_hash_input(auth)?,
-            );
-            new_context.confirmed_transcript_hash = VLBytes::new(confirmed.clone());
-            let encoded = GroupState::encoded_context(&new_context)?;
-            let schedule =
-                KeySchedule::start(cs, init_secret, commit_secret, psk_secret, &encoded)?;
-            let joiner_secret = schedule
-                .joiner_secret()
-                .cloned()
-                .ok_or(GroupError::MalformedState("no joiner secret"))?;
-            let welcome_key_nonce = schedule.welcome_key_nonce(cs)?;
-            let epoch_secrets = schedule.finish(cs, &encoded)?;
-            let tag = epoch_secrets.confirmation_tag(cs, &confirmed);
-            auth.auth.confirmation_tag = Some(VLBytes::new(tag.clone()));
-            let interim = interim_transcript_hash(cs, &confirmed, &tag)?;
-            next_parts = Some((
-                epoch_secrets,
-                joiner_secret,
-                welcome_key_nonce,
-                tag,
-                interim,
-            ));
-            Ok(())
-        })?;
+        let (message, auth) = self.state.frame_own_with(
+            cs,
+            content,
+            |auth| {
+                let confirmed = confirmed_transcript_hash(
+                    cs,
+                    &interim_before,
+                    &confirmed_transcript_hash_input(auth)?,
+                );
+                new_context.confirmed_transcript_hash = VLBytes::new(confirmed.clone());
+                let encoded = GroupState::encoded_context(&new_context)?;
+                let schedule =
+                    KeySchedule::start(cs, init_secret, commit_secret, psk_secret, &encoded)?;
+                let joiner_secret = schedule
+                    .joiner_secret()
+                    .cloned()
+                    .ok_or(GroupError::MalformedState("no joiner secret"))?;
+                let welcome_key_nonce = schedule.welcome_key_nonce(cs)?;
+                let epoch_secrets = schedule.finish(cs, &encoded)?;
+                let tag = epoch_secrets.confirmation_tag(cs, &confirmed);
+                auth.auth.confirmation_tag = Some(VLBytes::new(tag.clone()));
+                let interim = interim_transcript_hash(cs, &confirmed, &tag)?;
+                next_parts = Some((
+                    epoch_secrets,
+                    joiner_secret,
+                    welcome_key_nonce,
+                    tag,
+                    interim,
+                ));
+                Ok(())
+            },
+            reuse_guard,
+        )?;
         let (epoch_secrets, joiner_secret, welcome_key_nonce, tag, interim) =
             next_parts.ok_or(GroupError::MalformedState("commit not finished"))?;
 

@@ -22,6 +22,10 @@ pub enum HandshakeWireFormat {
     Private,
 }
 
+/// The default [`GroupConfig::lifetime_tolerance`]: five minutes, the clock skew TLS stacks
+/// and browsers commonly accept.
+pub const DEFAULT_LIFETIME_TOLERANCE: u64 = 300;
+
 /// The application's policy for one group. Serialised with the group state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupConfig {
@@ -46,6 +50,10 @@ pub struct GroupConfig {
     /// The application's maximum total lifetime of a `key_package` leaf (§7.2); `None`
     /// accepts any.
     pub max_lifetime: Option<u64>,
+    /// The clock skew, in seconds, allowed either way when checking a `key_package` leaf's
+    /// lifetime against `now` (a KeyPackage made a moment ago on a clock slightly ahead of
+    /// ours is not refused); default [`DEFAULT_LIFETIME_TOLERANCE`].
+    pub lifetime_tolerance: u64,
     /// The largest encoded message [`super::Group::process_bytes`] accepts (octets).
     pub max_message_size: u32,
     /// Design hook H3: keep the key of every generation we encrypt with until
@@ -66,6 +74,7 @@ impl Default for GroupConfig {
             ratchet_tree_extension: true,
             check_lifetimes: true,
             max_lifetime: None,
+            lifetime_tolerance: DEFAULT_LIFETIME_TOLERANCE,
             max_message_size: 16 << 20,
             retain_sent_keys: false,
         }
@@ -75,6 +84,18 @@ impl Default for GroupConfig {
 impl GroupConfig {
     pub(crate) fn padding(&self) -> Padding {
         Padding::ToMultipleOf(self.padding_block as usize)
+    }
+
+    /// The lifetime check of `key_package` leaves at `now` under this policy.
+    pub(crate) fn lifetime_check(&self, now: u64) -> crate::messages::LifetimeCheck {
+        if self.check_lifetimes {
+            crate::messages::LifetimeCheck::Within {
+                now,
+                tolerance: self.lifetime_tolerance,
+            }
+        } else {
+            crate::messages::LifetimeCheck::Skip
+        }
     }
 }
 

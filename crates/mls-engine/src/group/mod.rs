@@ -45,11 +45,11 @@ pub use commit::{external_proposal, new_member_proposal};
 pub use config::{
     BasicCredentialsOnly, CommitOptions, CommitOutput, ExternalPskMap, GroupConfig,
     HandshakeWireFormat, Member, NoPsks, OwnLeaf, OwnLeafResolver, ProcessedMessage, PskStore,
-    Services, SiblingCommitSecrets,
+    Services, SiblingCommitSecrets, DEFAULT_LIFETIME_TOLERANCE,
 };
 pub use create::ExternalCommitOptions;
 pub use error::GroupError;
 pub use leaf_secrets::LeafSecrets;
 pub use safe_aad::{safe_aad_in_use, ReceivedMessage};
-pub use state::{Group, GroupStatus, StoredProposal};
+pub use state::{Group, GroupStatus, SentKey, StoredProposal};
 pub use state_codec::STATE_FORMAT_VERSION;

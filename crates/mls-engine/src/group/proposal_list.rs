@@ -5,7 +5,6 @@
 use super::config::{GroupConfig, Services};
 use crate::codec::{GroupContext, LeafNode};
 use crate::crypto::SuiteProvider;
-use crate::messages::LifetimeCheck;
 use crate::tree::RatchetTree;
 
 use super::proposals::{AppliedProposals, ApplyError, CommittedProposal};
@@ -34,9 +33,7 @@ pub(crate) fn validation_context<'a>(
         now,
     );
     ctx.version = context.version;
-    if !config.check_lifetimes {
-        ctx = ctx.with_lifetime_check(LifetimeCheck::Skip);
-    }
+    ctx = ctx.with_lifetime_check(config.lifetime_check(now));
     if let Some(max) = config.max_lifetime {
         ctx = ctx.with_max_lifetime(max);
     }

@@ -16,10 +16,9 @@ use crate::framing::{
     sign_private, sign_public, PrivateMessageOptions, ReuseGuard,
 };
 use crate::messages::{
-    GroupRequirements, IdentityProvider, LeafNodeValidationContext, LifetimeCheck,
-    MemberCredentialTypes,
+    GroupRequirements, IdentityProvider, LeafNodeValidationContext, MemberCredentialTypes,
 };
-use crate::schedule::{psk_secret, EpochSecrets, ResumptionPskStore, SecretTree};
+use crate::schedule::{psk_secret, EpochSecrets, RatchetType, ResumptionPskStore, SecretTree};
 use crate::tree::{LeafIndex, RatchetTree, TreeKemPrivate};
 
 /// A proposal received or sent in the current epoch, kept for the next Commit (§12.1).
@@ -269,6 +268,50 @@ impl Group {
         ))
     }
 
+    /// Design hook H3: which generation's key `message`, a PrivateMessage we sent in the
+    /// current epoch with `retain_sent_keys`, keeps retained (`None` for any other message),
+    /// so that the application can delete it later ([`Group::delete_sent_key`]), e.g. once
+    /// it is older than the application's time bound.
+    pub fn sent_key(
+        &self,
+        services: &Services<'_>,
+        message: &MlsMessage,
+    ) -> Result<Option<SentKey>, GroupError> {
+        let MlsMessageBody::PrivateMessage(m) = &message.body else {
+            return Ok(None);
+        };
+        if m.epoch != self.state.context.epoch
+            || m.group_id.as_slice() != self.state.context.group_id.as_slice()
+        {
+            return Ok(None);
+        }
+        let cs = self.state.suite(services)?;
+        let sender_data = decrypt_sender_data(cs, m, &self.state.epoch_secrets.sender_data_secret)?;
+        if sender_data.leaf_index != self.state.own_leaf().0 {
+            return Ok(None);
+        }
+        Ok(Some(SentKey {
+            epoch: m.epoch,
+            handshake: ratchet_type(m.content_type) == RatchetType::Handshake,
+            generation: sender_data.generation,
+        }))
+    }
+
+    /// Deletes the retained key `key` of our own leaf if it is of the current epoch and still
+    /// retained (H3). Returns whether a key was deleted.
+    pub fn delete_sent_key(&mut self, key: &SentKey) -> bool {
+        if key.epoch != self.state.context.epoch {
+            return false;
+        }
+        let kind = if key.handshake {
+            RatchetType::Handshake
+        } else {
+            RatchetType::Application
+        };
+        let own = self.state.own_leaf();
+        self.state.secret_tree.delete_key(own, kind, key.generation)
+    }
+
     /// Discards every pending proposal (§12.1: proposals are valid only in their epoch; an
     /// application may also drop them).
     pub fn clear_pending_proposals(&mut self) {
@@ -288,6 +331,17 @@ impl Group {
         self.state
             .group_info(cs, with_ratchet_tree, with_external_pub)
     }
+}
+
+/// A retained key of a message we sent (H3): its epoch, ratchet and generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentKey {
+    /// The epoch the message was sent in.
+    pub epoch: u64,
+    /// Whether it is of the handshake ratchet (else the application ratchet).
+    pub handshake: bool,
+    /// The generation.
+    pub generation: u32,
 }
 
 impl GroupState {
@@ -399,6 +453,17 @@ impl GroupState {
         content: FramedContent,
         finish: impl FnOnce(&mut AuthenticatedContent) -> Result<(), GroupError>,
     ) -> Result<(MlsMessage, AuthenticatedContent), GroupError> {
+        self.frame_own_with(cs, content, finish, ReuseGuard::Random)
+    }
+
+    /// [`GroupState::frame_own`] with `reuse_guard` for a PrivateMessage (H4).
+    pub(crate) fn frame_own_with(
+        &mut self,
+        cs: &dyn SuiteProvider,
+        content: FramedContent,
+        finish: impl FnOnce(&mut AuthenticatedContent) -> Result<(), GroupError>,
+        reuse_guard: ReuseGuard<'_>,
+    ) -> Result<(MlsMessage, AuthenticatedContent), GroupError> {
         match self.config.handshake_wire_format {
             HandshakeWireFormat::Public => {
                 let mut auth = sign_public(cs, content, &self.context, &self.signer.private_key)?;
@@ -417,18 +482,10 @@ impl GroupState {
             HandshakeWireFormat::Private => {
                 let mut auth = sign_private(cs, content, &self.context, &self.signer.private_key)?;
                 finish(&mut auth)?;
-                let message = self.protect_private_own(cs, &auth)?;
+                let message = self.protect_private_own_with(cs, &auth, reuse_guard)?;
                 Ok((message, auth))
             }
         }
-    }
-
-    pub(crate) fn protect_private_own(
-        &mut self,
-        cs: &dyn SuiteProvider,
-        auth: &AuthenticatedContent,
-    ) -> Result<MlsMessage, GroupError> {
-        self.protect_private_own_with(cs, auth, ReuseGuard::Random)
     }
 
     pub(crate) fn protect_private_own_with(
@@ -566,9 +623,7 @@ pub(crate) fn leaf_validation<'a>(
         .with_requirements(requirements)
         .with_member_credential_types(member_types)
         .with_key_uniqueness(tree);
-    if !config.check_lifetimes {
-        ctx = ctx.with_lifetime_check(LifetimeCheck::Skip);
-    }
+    ctx = ctx.with_lifetime_check(config.lifetime_check(now));
     if let Some(max) = config.max_lifetime {
         ctx = ctx.with_max_lifetime(max);
     }

@@ -5,7 +5,8 @@
 //! the epoch's Exporter Tree (draft-ietf-mls-extensions-08 §4.4, design hook H5). A version-1
 //! state lacks the Exporter Tree, whose root cannot be re-derived once `epoch_secret` is gone,
 //! so version 1 is refused (`UnknownStateVersion(1)`) rather than read with a silently empty
-//! exporter.
+//! exporter. 3 adds, at the end, `GroupConfig::lifetime_tolerance` (`uint64`); a version-2
+//! state is read with [`crate::group::DEFAULT_LIFETIME_TOLERANCE`].
 //!
 //! Everything a member needs to continue is included: policy, GroupContext, public tree,
 //! private tree keys, signature key pair, epoch secrets, the secret tree (stored node secrets,
@@ -37,7 +38,7 @@ use crate::schedule::{
 use crate::tree::{LeafIndex, NodeIndex, RatchetTree, TreeKemPrivate};
 
 /// The format version written by [`Group::to_bytes`].
-pub const STATE_FORMAT_VERSION: u16 = 2;
+pub const STATE_FORMAT_VERSION: u16 = 3;
 
 /// Secret octets in the encoding: `opaque<V>`, held in a zeroizing [`Secret`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +199,8 @@ struct GroupStateV1 {
     pending_commit: Option<PendingCommitV1>,
     /// The Exporter Tree's stored node secrets (format version 2).
     exporter_tree: Vec<NodeSecretV1>,
+    /// `GroupConfig::lifetime_tolerance` (format version 3).
+    lifetime_tolerance: u64,
 }
 
 #[derive(Debug, TlsSerialize, TlsDeserializeBytes, TlsSize)]
@@ -228,16 +231,13 @@ impl Group {
     /// malformed or inconsistent input with typed errors.
     pub fn from_bytes(bytes: &[u8]) -> Result<Group, GroupError> {
         let versioned: VersionedState = decode_exact(bytes)?;
-        if versioned.version != STATE_FORMAT_VERSION {
-            return Err(GroupError::UnknownStateVersion(versioned.version));
-        }
-        let v1: GroupStateV1 = decode_exact(versioned.state.as_slice())?;
+        let v1 = decode_state(versioned.version, versioned.state.as_slice())?;
         let pending = v1
             .pending_commit
             .as_ref()
             .map(|p| -> Result<_, GroupError> {
                 let content: AuthenticatedContent = decode_exact(p.content.as_slice())?;
-                let next_v1: GroupStateV1 = decode_exact(p.next.as_slice())?;
+                let next_v1 = decode_state(versioned.version, p.next.as_slice())?;
                 Ok(PendingCommit {
                     content,
                     sent_message: p.sent_message.as_slice().to_vec(),
@@ -249,6 +249,22 @@ impl Group {
             state: state_from_v1(v1)?,
             pending_commit,
         })
+    }
+}
+
+/// A `GroupStateV1` of format `version`: a version-2 state lacks the trailing
+/// `lifetime_tolerance`, read as the default.
+fn decode_state(version: u16, bytes: &[u8]) -> Result<GroupStateV1, GroupError> {
+    match version {
+        2 => {
+            let mut full = bytes.to_vec();
+            full.extend_from_slice(&crate::group::DEFAULT_LIFETIME_TOLERANCE.to_be_bytes());
+            let state = decode_exact(&full);
+            zeroize::Zeroize::zeroize(&mut full);
+            Ok(state?)
+        }
+        STATE_FORMAT_VERSION => Ok(decode_exact(bytes)?),
+        other => Err(GroupError::UnknownStateVersion(other)),
     }
 }
 
@@ -295,6 +311,8 @@ fn config_from_v1(c: &ConfigV1) -> Result<GroupConfig, GroupError> {
         max_lifetime: c.max_lifetime,
         max_message_size: c.max_message_size,
         retain_sent_keys: flag(c.retain_sent_keys)?,
+        // Not in `ConfigV1`: set from `GroupStateV1::lifetime_tolerance` by the caller.
+        lifetime_tolerance: crate::group::DEFAULT_LIFETIME_TOLERANCE,
     })
 }
 
@@ -477,6 +495,7 @@ fn state_v1(
                 secret: sb(secret),
             })
             .collect(),
+        lifetime_tolerance: st.config.lifetime_tolerance,
     })
 }
 
@@ -488,7 +507,8 @@ fn hpke_pair(private_key: SecretBytes, public_key: VLBytes) -> HpkeKeyPair {
 }
 
 fn state_from_v1(v: GroupStateV1) -> Result<GroupState, GroupError> {
-    let config = config_from_v1(&v.config)?;
+    let mut config = config_from_v1(&v.config)?;
+    config.lifetime_tolerance = v.lifetime_tolerance;
     let tree = RatchetTree::from_nodes(v.tree)?;
     let own_leaf = LeafIndex(v.own_leaf);
     let mut keys = v.private_keys.into_iter();
@@ -659,10 +679,38 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_state_reads_with_the_default_lifetime_tolerance() {
+        let mut g = group();
+        let mut config = *g.config();
+        config.lifetime_tolerance = 7;
+        g.set_config(config);
+        let versioned: VersionedState = decode_exact(&g.to_bytes().unwrap()).unwrap();
+        let inner = versioned.state.as_slice();
+        assert_eq!(&inner[inner.len() - 8..], &7u64.to_be_bytes());
+        let v2 = encode(&VersionedState {
+            version: 2,
+            state: inner[..inner.len() - 8].to_vec().into(),
+        })
+        .unwrap();
+        let back = Group::from_bytes(&v2).unwrap();
+        assert_eq!(
+            back.config().lifetime_tolerance,
+            crate::group::DEFAULT_LIFETIME_TOLERANCE
+        );
+        assert_eq!(
+            Group::from_bytes(&g.to_bytes().unwrap())
+                .unwrap()
+                .config()
+                .lifetime_tolerance,
+            7
+        );
+    }
+
+    #[test]
     fn bad_input_is_refused() {
         let bytes = group().to_bytes().unwrap();
         let mut other_version = bytes.clone();
-        for version in [1u8, 3] {
+        for version in [1u8, 4] {
             other_version[1] = version;
             assert_eq!(
                 Group::from_bytes(&other_version).unwrap_err(),

@@ -430,6 +430,15 @@ impl MemberCredentialTypes {
 pub enum LifetimeCheck {
     /// Check that `not_before <= now <= not_after`, `now` in seconds since the Unix epoch.
     At(u64),
+    /// Check that `not_before - tolerance <= now <= not_after + tolerance`: the same with a
+    /// clock-skew allowance of `tolerance` seconds either way (`GroupConfig::
+    /// lifetime_tolerance`; docs/decisions.md E-vc21).
+    Within {
+        /// Seconds since the Unix epoch.
+        now: u64,
+        /// The allowed clock skew, in seconds.
+        tolerance: u64,
+    },
     /// Do not check the lifetime against a time (for example for the leaves of a received
     /// ratchet tree, which may have expired since they were added).
     Skip,
@@ -771,14 +780,19 @@ fn check_lifetime(
             return Err(E::LifetimeTooLong { total, max });
         }
     }
-    if let LifetimeCheck::At(now) = ctx.lifetime {
-        if now < lifetime.not_before {
+    let (now, tolerance) = match ctx.lifetime {
+        LifetimeCheck::At(now) => (Some(now), 0),
+        LifetimeCheck::Within { now, tolerance } => (Some(now), tolerance),
+        LifetimeCheck::Skip => (None, 0),
+    };
+    if let Some(now) = now {
+        if now.saturating_add(tolerance) < lifetime.not_before {
             return Err(E::LifetimeNotYetValid {
                 not_before: lifetime.not_before,
                 now,
             });
         }
-        if now > lifetime.not_after {
+        if now.saturating_sub(tolerance) > lifetime.not_after {
             return Err(E::LifetimeExpired {
                 not_after: lifetime.not_after,
                 now,

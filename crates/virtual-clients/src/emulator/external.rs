@@ -18,11 +18,12 @@
 //! its join, a sibling's by following. A sibling never follows an external commit into a group
 //! nobody announced ([`EmulatorError::NoExternalJoin`]).
 
+use mls_engine::codec::{ExtensionPayload as _, RatchetTreeExtension};
 use mls_engine::codec::{GroupInfo, MlsMessage};
 use mls_engine::group::{
     CommitOptions, CommitOutput, ExternalCommitOptions, Group, GroupError, Services,
 };
-use mls_engine::tree::RatchetTree;
+use mls_engine::tree::{LeafIndex, RatchetTree};
 use tls_codec::VLBytes;
 
 use super::emulation::with_action;
@@ -102,8 +103,12 @@ impl EmulatorClient {
         let higher = services.crypto.suite(cipher_suite)?;
         let (epoch, sent) = self.derive_new(emu)?;
         let secrets = sent.leaf_secrets(emu, higher)?;
+        let resync_remove = match self.groups.get(&group_id) {
+            Some(g) => Some(g.group.own_leaf_index()),
+            None => self.virtual_client_leaf(group_info, ratchet_tree.as_ref())?,
+        };
         let options = secrets.external_commit_options(ExternalCommitOptions {
-            resync_remove: self.groups.get(&group_id).map(|g| g.group.own_leaf_index()),
+            resync_remove,
             external_init_seed: Some(sent.key_secrets.init_key_secret.clone()),
             ..ExternalCommitOptions::default()
         });
@@ -124,6 +129,30 @@ impl EmulatorClient {
         self.pending_external.insert(group_id, pending);
         self.install_newest(epoch);
         Ok(commit)
+    }
+
+    /// The virtual client's leaf in the group of `group_info`, found by its credential: a
+    /// device without state of the group (a new device rejoining it, hole 3) replaces that
+    /// leaf instead of adding a second one. A forged tree is caught by the engine's checks of
+    /// the join.
+    fn virtual_client_leaf(
+        &self,
+        group_info: &GroupInfo,
+        ratchet_tree: Option<&RatchetTree>,
+    ) -> Result<Option<LeafIndex>, EmulatorError> {
+        let from_info = RatchetTreeExtension::find_in(&group_info.extensions)
+            .map_err(GroupError::from)?
+            .map(|ext| RatchetTree::from_nodes(ext.ratchet_tree))
+            .transpose()
+            .map_err(GroupError::from)?;
+        let Some(tree) = from_info.as_ref().or(ratchet_tree) else {
+            return Ok(None);
+        };
+        let leaf = tree
+            .leaves()
+            .find(|(_, leaf)| leaf.credential == self.credential)
+            .map(|(index, _)| index);
+        Ok(leaf)
     }
 
     /// The group our pending external commit into `group_id` leads to.

@@ -4,13 +4,16 @@
 
 use mls_engine::codec::{Lifetime, MlsMessage, Proposal, Sender};
 use mls_engine::crypto::CipherSuite;
+use mls_engine::crypto::Secret;
+use mls_engine::framing::private::ReuseGuard;
 use mls_engine::group::{
-    CommitOptions, CommitOutput, Group, GroupStatus, ProcessedMessage, Services,
+    CommitOptions, CommitOutput, Group, GroupConfig, GroupStatus, ProcessedMessage, Services,
 };
 use mls_engine::messages::LeafNodeParams;
 
 use super::sibling_leaf::SiblingLeafResolver;
 use super::{EmulatorClient, EmulatorError, HigherGroup, LeafState};
+use crate::reuse_guard::ReuseGuardSender;
 
 impl EmulatorClient {
     /// Installs a joined group. A group of that ID the virtual client was removed from (or
@@ -89,6 +92,8 @@ impl EmulatorClient {
             .ok_or(EmulatorError::UnknownGroup)?
             .cipher_suite();
         let params = self.leaf_params(cipher_suite);
+        let leaf_index = self.emulation.own_leaf_index().0;
+        let leaves = self.emulation.ratchet_tree().n_leaves();
         let entry = self
             .groups
             .get_mut(group_id)
@@ -101,9 +106,21 @@ impl EmulatorClient {
         // the Commit, for its public view and for external joiners.
         options.group_info = true;
         options.external_pub = true;
-        let out = entry
-            .group
-            .commit(services, secrets.commit_options(params, options), now)?;
+        // A PrivateMessage Commit carries this emulator client's FF1 reuse guard (§5.6), as
+        // application messages do: siblings share the leaf's handshake ratchet (hole 8).
+        let guard_sender = ReuseGuardSender::with_random(
+            emu,
+            &entry.leaf.encryption_key_secret,
+            leaf_index,
+            leaves,
+        )?;
+        let guard = |nonce: &Secret| guard_sender.guard_for(nonce);
+        let out = entry.group.commit_with_reuse_guard(
+            services,
+            secrets.commit_options(params, options),
+            now,
+            ReuseGuard::FromNonce(&guard),
+        )?;
         entry.pending = Some(LeafState::derived(&sent.key_secrets, &epoch));
         self.install_newest(epoch);
         Ok(out)
@@ -269,6 +286,7 @@ impl EmulatorClient {
             self.groups.remove(group_id);
         }
         self.prune_epochs();
+        self.expire_sent_keys(now);
         Ok(processed)
     }
 
@@ -302,5 +320,42 @@ impl EmulatorClient {
             .ok_or(EmulatorError::UnknownGroup)?;
         self.prune_epochs();
         Ok(())
+    }
+
+    /// The policy of the higher-level group `group_id` (saved with the group): wire format
+    /// of our handshakes, padding, past epochs kept for late messages, lifetime checks and
+    /// their clock-skew tolerance... `retain_sent_keys` (H3) is always on: siblings share the
+    /// leaf's generations. Each emulator client sets it on its own copy.
+    pub fn set_group_config(
+        &mut self,
+        group_id: &[u8],
+        config: GroupConfig,
+    ) -> Result<(), EmulatorError> {
+        let entry = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(EmulatorError::UnknownGroup)?;
+        entry.group.set_config(Self::virtual_client_config(config));
+        Ok(())
+    }
+
+    /// The policy given to higher-level groups this client creates or joins from now on
+    /// (not saved: set it again after [`EmulatorClient::from_bytes`]); see
+    /// [`EmulatorClient::set_group_config`].
+    pub fn set_default_group_config(&mut self, config: GroupConfig) {
+        self.config = Self::virtual_client_config(config);
+    }
+
+    /// The policy new higher-level groups get.
+    pub fn default_group_config(&self) -> GroupConfig {
+        self.config
+    }
+
+    /// `config` as the virtual client needs it: sent keys retained (H3).
+    pub(super) fn virtual_client_config(config: GroupConfig) -> GroupConfig {
+        GroupConfig {
+            retain_sent_keys: true,
+            ..config
+        }
     }
 }

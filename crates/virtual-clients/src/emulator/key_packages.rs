@@ -4,6 +4,7 @@
 
 use mls_engine::codec::{KeyPackage, KeyPackageRef, Lifetime, Sender, Welcome};
 use mls_engine::crypto::{CipherSuite, SuiteProvider};
+use mls_engine::extensions::{AppDataDictionary, LAST_RESORT_KEY_PACKAGE};
 use mls_engine::group::{CommitOptions, CommitOutput, Group, Services};
 use mls_engine::messages::{key_package_ref, KeyPackageParams};
 use tls_codec::VLBytes;
@@ -18,6 +19,15 @@ use crate::derivation::{
 use crate::epoch::EmulationEpochSecrets;
 use crate::wire::{KeyPackageInfo, KeyPackageUpload, VirtualClientAction};
 
+/// Whether `key_package` is marked last-resort (the `last_resort_key_package` component in
+/// its `app_data_dictionary` extension). An undecodable dictionary is no mark.
+pub(super) fn is_last_resort(key_package: &KeyPackage) -> bool {
+    AppDataDictionary::find_in(&key_package.extensions)
+        .ok()
+        .flatten()
+        .is_some_and(|d| d.get(LAST_RESORT_KEY_PACKAGE).is_some())
+}
+
 impl EmulatorClient {
     /// A KeyPackage of the virtual client for a higher-level group of `cipher_suite`, from
     /// derived secrets (its leaf carries the `DerivationInfoExtension`). Publish it; a
@@ -28,15 +38,43 @@ impl EmulatorClient {
         cipher_suite: CipherSuite,
         lifetime: Lifetime,
     ) -> Result<KeyPackage, EmulatorError> {
+        let params = KeyPackageParams::new(cipher_suite, self.credential.clone(), lifetime);
+        self.publish_derived_key_package(services, cipher_suite, params)
+    }
+
+    /// A last-resort KeyPackage of the virtual client (RFC 9420 §16.8; marked with the
+    /// `last_resort_key_package` component of draft-ietf-mls-extensions-08 §5 in an
+    /// `app_data_dictionary` KeyPackage extension), derived like the others. Unlike them it
+    /// is reusable: every Welcome to it is joined, by this client and by every sibling given
+    /// it (a sibling re-derives it once and keeps its keys), until it is retired
+    /// ([`EmulatorClient::retire_key_packages`]). It pins its emulation epoch until then.
+    pub fn publish_last_resort_key_package(
+        &mut self,
+        services: &Services<'_>,
+        cipher_suite: CipherSuite,
+        lifetime: Lifetime,
+    ) -> Result<KeyPackage, EmulatorError> {
+        let mut marker = AppDataDictionary::default();
+        marker.insert(LAST_RESORT_KEY_PACKAGE, Vec::new());
+        let params = KeyPackageParams::new(cipher_suite, self.credential.clone(), lifetime)
+            .extension(marker.to_extension()?);
+        self.publish_derived_key_package(services, cipher_suite, params)
+    }
+
+    /// A KeyPackage of `params` (the virtual client's leaf parameters added) from derived
+    /// secrets, kept with its keys.
+    fn publish_derived_key_package(
+        &mut self,
+        services: &Services<'_>,
+        cipher_suite: CipherSuite,
+        params: KeyPackageParams,
+    ) -> Result<KeyPackage, EmulatorError> {
         let emu = self.emulation_suite(services)?;
         let higher = services.crypto.suite(cipher_suite)?;
         let (epoch, sent) = self.derive_new(emu)?;
         let secrets = sent.leaf_secrets(emu, higher)?;
-        let bundle = secrets.key_package(
-            higher,
-            KeyPackageParams::new(cipher_suite, self.credential.clone(), lifetime)
-                .with_leaf(self.leaf_params(cipher_suite)),
-        )?;
+        let bundle =
+            secrets.key_package(higher, params.with_leaf(self.leaf_params(cipher_suite)))?;
         let key_package = bundle.key_package.clone();
         self.key_packages.push(OwnKeyPackage {
             bundle,
@@ -245,7 +283,9 @@ impl EmulatorClient {
             )?;
             let leaf = own.leaf.clone();
             let group_id = self.insert_group(group, leaf)?;
-            self.key_packages.remove(pos);
+            if !is_last_resort(key_package) {
+                self.key_packages.remove(pos);
+            }
             self.prune_epochs();
             return Ok(group_id);
         }
@@ -270,7 +310,16 @@ impl EmulatorClient {
             None,
             now,
         )?;
-        self.install_derived_join(emu, group, received, epoch, index)
+        let last_resort = is_last_resort(key_package).then(|| OwnKeyPackage {
+            bundle,
+            signature_key: keys.signature_key.clone(),
+            leaf: LeafState::derived(&received.key_secrets, &epoch),
+        });
+        let group_id = self.install_derived_join(emu, group, received, epoch, index)?;
+        // A sibling's last-resort KeyPackage: its PPRF leaf is punctured now, so its keys are
+        // kept for the next Welcome to it.
+        self.key_packages.extend(last_resort);
+        Ok(group_id)
     }
 
     /// Stores a higher-level group joined with keys re-derived from emulation epoch `index`:

@@ -93,11 +93,14 @@ mod sibling_leaf;
 mod state;
 mod state_codec;
 
+pub use application::SENT_KEY_MAX_AGE;
 pub use emulation::EmulationOutcome;
 pub use error::{EmulatorError, Recovery};
 pub use retention::{derivable_by_siblings, RETAINED_EPOCHS};
 pub use state::EmulatorClient;
-use state::{HigherGroup, LeafState, OwnKeyPackage, PendingExternalJoin, UploadedKeyPackage};
+use state::{
+    HigherGroup, LeafState, OwnKeyPackage, PendingExternalJoin, SentKeyRecord, UploadedKeyPackage,
+};
 pub use state_codec::EMULATOR_STATE_VERSION;
 
 impl EmulatorClient {
@@ -198,6 +201,7 @@ impl EmulatorClient {
             external_joins: Vec::new(),
             pending_external_join: None,
             pending_external: BTreeMap::new(),
+            sent_keys: Vec::new(),
             credential,
             config: GroupConfig {
                 retain_sent_keys: true,

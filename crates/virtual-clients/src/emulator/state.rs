@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use mls_engine::codec::{Credential, KeyPackageRef};
 use mls_engine::crypto::{Secret, SignatureKeyPair};
-use mls_engine::group::{Group, GroupConfig};
+use mls_engine::group::{Group, GroupConfig, SentKey};
 use mls_engine::messages::KeyPackageBundle;
 
 use crate::derivation::KeySecrets;
@@ -51,6 +51,15 @@ pub(super) struct PendingExternalJoin {
     pub(super) commit: Vec<u8>,
 }
 
+/// A retained key of an application message we sent (H3), with when it was sent (`None`:
+/// sent without a time, stamped by the next [`super::EmulatorClient::expire_sent_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SentKeyRecord {
+    pub(super) group_id: Vec<u8>,
+    pub(super) key: SentKey,
+    pub(super) sent_at: Option<u64>,
+}
+
 /// A KeyPackage this client derived and published, not yet used.
 #[derive(Debug, Clone)]
 pub(super) struct OwnKeyPackage {
@@ -85,6 +94,8 @@ pub struct EmulatorClient {
     pub(super) external_joins: Vec<Vec<u8>>,
     /// The group ID of our own `ExternalJoin` action in our pending emulation commit.
     pub(super) pending_external_join: Option<Vec<u8>>,
+    /// The retained keys of our application messages not yet confirmed (hole 7).
+    pub(super) sent_keys: Vec<SentKeyRecord>,
     /// Our external commits not yet accepted, by group ID.
     pub(super) pending_external: BTreeMap<Vec<u8>, PendingExternalJoin>,
     pub(super) credential: Credential,

@@ -49,6 +49,9 @@
 //!   opaque external_joins<V><V>;     /* version 3: announced ExternalJoin group IDs */
 //!   optional<opaque> pending_external_join<V>;   /* version 3: ours, not yet accepted */
 //!   PendingExternalJoinState pending_external_joins<V>;   /* version 4 */
+//!   SentKeyState sent_keys<V>;       /* version 4: { opaque group_id<V>; uint64 epoch;
+//!                                       uint8 handshake; uint32 generation;
+//!                                       optional<uint64> sent_at; } */
 //! } EmulatorClientState;
 //! ```
 
@@ -58,7 +61,7 @@ use mls_engine::codec::{decode_exact, Credential};
 use mls_engine::crypto::{
     CryptoProvider, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey,
 };
-use mls_engine::group::Group;
+use mls_engine::group::{Group, SentKey};
 use mls_engine::messages::{key_package_ref, KeyPackageBundle, KeyPackagePrivate};
 use tls_codec::{
     SecretVLBytes, Serialize as _, Size as _, TlsDeserialize, TlsDeserializeBytes, TlsSerialize,
@@ -67,7 +70,7 @@ use tls_codec::{
 
 use super::{
     EmulatorClient, EmulatorError, HigherGroup, LeafState, OwnKeyPackage, PendingExternalJoin,
-    UploadedKeyPackage,
+    SentKeyRecord, UploadedKeyPackage,
 };
 use crate::epoch::EmulationEpochSecrets;
 use crate::transfer::{KeyPackageKeys, UpdateLeaf, UploadedKeyPackageRef, VirtualClientLeaf};
@@ -136,6 +139,16 @@ struct EmulatorClientV4 {
     external_joins: Vec<VLBytes>,
     pending_external_join: Option<VLBytes>,
     pending_external_joins: Vec<PendingExternalJoinV1>,
+    sent_keys: Vec<SentKeyV1>,
+}
+
+#[derive(Debug, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+struct SentKeyV1 {
+    group_id: VLBytes,
+    epoch: u64,
+    handshake: u8,
+    generation: u32,
+    sent_at: Option<u64>,
 }
 
 impl From<EmulatorClientV3> for EmulatorClientV4 {
@@ -151,6 +164,7 @@ impl From<EmulatorClientV3> for EmulatorClientV4 {
             external_joins: v3.external_joins,
             pending_external_join: v3.pending_external_join,
             pending_external_joins: Vec::new(),
+            sent_keys: Vec::new(),
         }
     }
 }
@@ -303,6 +317,17 @@ impl EmulatorClient {
                 .as_ref()
                 .map(|g| VLBytes::new(g.clone())),
             pending_external_joins,
+            sent_keys: self
+                .sent_keys
+                .iter()
+                .map(|r| SentKeyV1 {
+                    group_id: VLBytes::new(r.group_id.clone()),
+                    epoch: r.key.epoch,
+                    handshake: u8::from(r.key.handshake),
+                    generation: r.key.generation,
+                    sent_at: r.sent_at,
+                })
+                .collect(),
         };
         let mut out = Vec::with_capacity(state.tls_serialized_len());
         state
@@ -378,6 +403,26 @@ impl EmulatorClient {
             .map(|g| g.as_slice().to_vec())
             .collect();
         client.pending_external_join = state.pending_external_join.map(|g| g.as_slice().to_vec());
+        for r in state.sent_keys {
+            let handshake = match r.handshake {
+                0 => false,
+                1 => true,
+                _ => {
+                    return Err(EmulatorError::MalformedState(
+                        "sent key ratchet out of range",
+                    ))
+                }
+            };
+            client.sent_keys.push(SentKeyRecord {
+                group_id: r.group_id.as_slice().to_vec(),
+                key: SentKey {
+                    epoch: r.epoch,
+                    handshake,
+                    generation: r.generation,
+                },
+                sent_at: r.sent_at,
+            });
+        }
         for p in state.pending_external_joins {
             let group = Group::from_bytes(p.group.as_slice())?;
             let pending = PendingExternalJoin {
