@@ -336,7 +336,10 @@ fn a_device_removal_rotates_the_virtual_clients_leaf_for_openmls_members() {
     let mut w = setup();
     let g = w.group.clone();
     let signature_before = w.alice_signature_key();
-    assert_eq!(w.devices[0].emulator().unwrap().known_key_packages().len(), 1);
+    assert_eq!(
+        w.devices[0].emulator().unwrap().known_key_packages().len(),
+        1
+    );
     let epoch_before = w.bob.group.as_ref().unwrap().epoch().as_u64();
     w.intend(
         0,

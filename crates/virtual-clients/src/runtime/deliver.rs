@@ -58,11 +58,15 @@ impl Device {
         self.fetching.remove(&group_id);
         match response {
             Response::Messages(messages) => {
+                // What the service returns from the group's log is authoritative: a message
+                // that cannot be processed there means this device lags the group.
+                self.from_log = true;
                 for m in messages {
                     if m.group_id == group_id {
                         self.message(m, now);
                     }
                 }
+                self.from_log = false;
             }
             Response::Refused(e) => self.emit(Event::NeedsResync {
                 group_id,
@@ -161,7 +165,7 @@ impl Device {
             Some(view) => view.emulator == self.id,
             None => m.sender == self.id,
         };
-        self.next.insert(group_id.clone(), sequence.next());
+        let previous = self.next.insert(group_id.clone(), sequence.next());
         if own {
             // Our own message whose acceptance we handled already.
             return;
@@ -169,12 +173,21 @@ impl Device {
         if m.kind.commit_epoch().is_some() {
             self.rival_commit(&group_id);
         }
-        if emulation {
-            self.emulation_message(&m, now);
+        let processed = if emulation {
+            self.emulation_message(&m, now)
         } else if learning && self.reflected(&m) {
             // A group from a state transfer: the sibling's state already holds this message.
+            true
         } else {
-            self.group_message(&m, now);
+            self.group_message(&m, now)
+        };
+        if !processed && !self.from_log {
+            // A mailbox item that cannot be used changes nothing, not even the log position:
+            // the genuine message there (if any) is fetched when the gap shows.
+            match previous {
+                Some(p) => self.next.insert(group_id, p),
+                None => self.next.remove(&group_id),
+            };
         }
     }
 
@@ -230,7 +243,7 @@ impl Device {
     }
 
     /// A message of the emulation group (a sibling's Commit or state transfer).
-    fn emulation_message(&mut self, m: &GroupMessage, now: u64) {
+    fn emulation_message(&mut self, m: &GroupMessage, now: u64) -> bool {
         let services = self.services();
         let before = self.emulation_roster_now();
         let groups_before = self.member.group_ids();
@@ -281,7 +294,7 @@ impl Device {
             Ok(ProcessedMessage::Proposal { .. }) => {}
             Err(e) => {
                 let reason = e.to_string();
-                if m.kind.commit_epoch().is_some() {
+                if self.from_log && m.kind.commit_epoch().is_some() {
                     self.emit(Event::Fatal {
                         reason: format!("cannot follow the emulation group: {reason}"),
                     });
@@ -292,12 +305,14 @@ impl Device {
                         reason,
                     });
                 }
+                return false;
             }
         }
+        true
     }
 
     /// A message of a higher-level group.
-    fn group_message(&mut self, m: &GroupMessage, now: u64) {
+    fn group_message(&mut self, m: &GroupMessage, now: u64) -> bool {
         let group_id = m.group_id.clone();
         let services = self.services();
         let before = self.member.group(&group_id).map(roster).unwrap_or_default();
@@ -333,7 +348,7 @@ impl Device {
                 }
             }
             Err(e) => {
-                if m.kind.commit_epoch().is_some() {
+                if self.from_log && m.kind.commit_epoch().is_some() {
                     self.emit_error(&group_id, Some(m.sequence), e);
                 } else {
                     self.emit(Event::Rejected {
@@ -342,8 +357,10 @@ impl Device {
                         reason: e.to_string(),
                     });
                 }
+                return false;
             }
         }
+        true
     }
 
     /// A sibling's external join of the virtual client, with the GroupInfo it was built from.
@@ -353,7 +370,7 @@ impl Device {
         info: &[u8],
         before: Vec<(u32, vmls_protocol::ClientId, Vec<u8>)>,
         now: u64,
-    ) {
+    ) -> bool {
         let services = self.services();
         let group_id = m.group_id.clone();
         let result = (|| -> Result<(), RuntimeError> {
@@ -381,8 +398,20 @@ impl Device {
                 self.release_held(&group_id, now);
             }
             Ok(()) => self.commit_event(&group_id, before, m.sender.clone()),
-            Err(e) => self.emit_error(&group_id, Some(m.sequence), e),
+            Err(e) if self.from_log => {
+                self.emit_error(&group_id, Some(m.sequence), e);
+                return false;
+            }
+            Err(e) => {
+                self.emit(Event::Rejected {
+                    group_id,
+                    sequence: Some(m.sequence),
+                    reason: e.to_string(),
+                });
+                return false;
+            }
         }
+        true
     }
 
     /// A Welcome: into the emulation group (a joining emulator client) or a higher-level group.

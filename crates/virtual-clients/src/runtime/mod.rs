@@ -99,6 +99,9 @@ pub struct Device {
     reading: bool,
     /// A read was asked for while one was out.
     read_again: bool,
+    /// Messages being processed come from a fetch of the group's log (authoritative), not
+    /// from the mailbox. Only set within one step.
+    from_log: bool,
     events: VecDeque<Event>,
 }
 
@@ -155,6 +158,7 @@ impl Device {
             fetching: BTreeSet::new(),
             reading: false,
             read_again: false,
+            from_log: false,
             events: VecDeque::new(),
         };
         device.drive(0);

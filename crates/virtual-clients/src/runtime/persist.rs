@@ -360,6 +360,7 @@ impl Device {
             fetching: BTreeSet::new(),
             reading: false,
             read_again: false,
+            from_log: false,
             events: VecDeque::new(),
         };
         if read {
