@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod inspect;
+mod vectors;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     /// Benchmark the draft's §8-§9 scenario: U users × D devices in G groups, as virtual
     /// clients and with one leaf per device (table, CSV and SVG plot).
     Bench(bench::BenchArgs),
+    /// Generate or verify the draft -04 test vectors.
+    Vectors(vectors::VectorsArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,13 @@ fn main() -> ExitCode {
         Command::Bench(args) => {
             if let Err(e) = bench::main(&args) {
                 eprintln!("vmls bench: FAILED: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
+        }
+        Command::Vectors(args) => {
+            if let Err(e) = vectors::run(&args) {
+                eprintln!("vmls vectors: FAILED: {e}");
                 return ExitCode::FAILURE;
             }
             Ok(())
