@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod inspect;
+mod vectors;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the delivery service (docs/protocol.md) until SIGTERM or ctrl-c.
     Serve(delivery_service::config::ServeArgs),
+    /// Generate or verify the draft -04 test vectors.
+    Vectors(vectors::VectorsArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,13 @@ fn main() -> ExitCode {
         Command::Bench(args) => {
             if let Err(e) = bench::main(&args) {
                 eprintln!("vmls bench: FAILED: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
+        }
+        Command::Vectors(args) => {
+            if let Err(e) = vectors::run(&args) {
+                eprintln!("vmls vectors: FAILED: {e}");
                 return ExitCode::FAILURE;
             }
             Ok(())
