@@ -175,7 +175,11 @@ impl Device {
                 client: e
                     .client
                     .as_ref()
-                    .map(|c| Ok::<_, RuntimeError>(SecretVLBytes::new(c.to_bytes()?)))
+                    .map(|c| {
+                        Ok::<_, RuntimeError>(SecretVLBytes::new(std::mem::take(
+                            &mut *c.to_bytes()?,
+                        )))
+                    })
                     .transpose()?,
                 joining: e
                     .joining
