@@ -180,6 +180,8 @@ pub struct InMemoryDeliveryService {
     groups: BTreeMap<GroupId, GroupLog>,
     key_packages: KeyPackageDirectory,
     stats: DeliveryStats,
+    /// The devices registered through [`Self::handle`], to count the Welcomes it delivers.
+    handled_devices: BTreeSet<ClientId>,
 }
 
 impl Default for InMemoryDeliveryService {
@@ -204,6 +206,7 @@ impl InMemoryDeliveryService {
             groups: BTreeMap::new(),
             key_packages: KeyPackageDirectory::default(),
             stats: DeliveryStats::default(),
+            handled_devices: BTreeSet::new(),
         }
     }
 
@@ -874,6 +877,15 @@ impl InMemoryDeliveryService {
             Request::Send(s) => s.send.message.len() as u64,
             _ => 0,
         };
+        let welcome_size = match &request {
+            Request::Send(s) => s.send.welcome.as_ref().map(|w| w.message.len() as u64),
+            _ => None,
+        };
+        let registering = match &request {
+            Request::RegisterDevice(r) => Some(r.device.clone()),
+            _ => None,
+        };
+        let items_before = welcome_size.map(|_| self.handled_mailbox_items());
         let before = self.checked.counters().fan_out.sum;
         let response = run_now(self.checked.handle(device, request, now));
         match &response {
@@ -884,10 +896,30 @@ impl InMemoryDeliveryService {
                 let fan_out = self.checked.counters().fan_out.sum - before;
                 self.stats.deliveries += fan_out;
                 self.stats.bytes_delivered += fan_out * size;
+                if let (Some(welcome_size), Some(items_before)) = (welcome_size, items_before) {
+                    // Every new mailbox item beyond the fan-out of the Commit is a Welcome.
+                    let new_items = self.handled_mailbox_items().saturating_sub(items_before);
+                    let welcomes = new_items.saturating_sub(fan_out);
+                    self.stats.welcomes_delivered += welcomes;
+                    self.stats.bytes_delivered += welcomes * welcome_size;
+                }
+            }
+            Response::Done(_) => {
+                if let Some(registered) = registering {
+                    self.handled_devices.insert(registered);
+                }
             }
             _ => {}
         }
         response
+    }
+
+    /// The items waiting in the mailboxes of the devices registered through [`Self::handle`].
+    fn handled_mailbox_items(&self) -> u64 {
+        self.handled_devices
+            .iter()
+            .map(|d| run_now(self.checked.mailbox_len(d)).unwrap_or(0))
+            .sum()
     }
 
     /// Registers a virtual client whose emulator clients are, at any time, the current device

@@ -318,7 +318,13 @@ fn messages_and_commits_go_both_ways_through_the_runtime() {
     let bob = w.bob.group.as_mut().unwrap();
     let epoch = bob.epoch().as_u64();
     let commit = w.bob.client.self_update(bob);
-    let r = w.bob_request(SendRequest::commit(epoch, commit).to_group(g.clone()));
+    // Every Commit travels with the GroupInfo of the epoch it creates (issue 14).
+    let group_info = harness::export_group_info(&w.bob.client, bob);
+    let r = w.bob_request(
+        SendRequest::commit(epoch, commit)
+            .with_group_info(group_info)
+            .to_group(g.clone()),
+    );
     assert!(matches!(r, Response::Accepted(_)), "{r:?}");
     let bob = w.bob.group.as_mut().unwrap();
     let text = w.bob.client.send_application(bob, b"from bob");
