@@ -885,7 +885,10 @@ impl InMemoryDeliveryService {
             Request::RegisterDevice(r) => Some(r.device.clone()),
             _ => None,
         };
-        let items_before = welcome_size.map(|_| self.handled_mailbox_items());
+        let group_id = match &request {
+            Request::Send(s) => Some(s.group_id.clone()),
+            _ => None,
+        };
         let before = self.checked.counters().fan_out.sum;
         let response = run_now(self.checked.handle(device, request, now));
         match &response {
@@ -893,16 +896,20 @@ impl InMemoryDeliveryService {
             Response::Accepted(_) => {
                 self.stats.messages_accepted += 1;
                 self.stats.bytes_accepted += size;
+                // The fan-out counts every mailbox item of the send: the message's and the
+                // Welcome's.
                 let fan_out = self.checked.counters().fan_out.sum - before;
-                self.stats.deliveries += fan_out;
-                self.stats.bytes_delivered += fan_out * size;
-                if let (Some(welcome_size), Some(items_before)) = (welcome_size, items_before) {
-                    // Every new mailbox item beyond the fan-out of the Commit is a Welcome.
-                    let new_items = self.handled_mailbox_items().saturating_sub(items_before);
-                    let welcomes = new_items.saturating_sub(fan_out);
-                    self.stats.welcomes_delivered += welcomes;
-                    self.stats.bytes_delivered += welcomes * welcome_size;
-                }
+                let welcomes = match (welcome_size, &group_id, &response) {
+                    (Some(_), Some(g), Response::Accepted(a)) => {
+                        self.welcomes_delivered_at(g, a.sequence, now)
+                    }
+                    _ => 0,
+                };
+                let messages = fan_out.saturating_sub(welcomes);
+                self.stats.deliveries += messages;
+                self.stats.bytes_delivered += messages * size;
+                self.stats.welcomes_delivered += welcomes;
+                self.stats.bytes_delivered += welcomes * welcome_size.unwrap_or(0);
             }
             Response::Done(_) => {
                 if let Some(registered) = registering {
@@ -914,12 +921,28 @@ impl InMemoryDeliveryService {
         response
     }
 
-    /// The items waiting in the mailboxes of the devices registered through [`Self::handle`].
-    fn handled_mailbox_items(&self) -> u64 {
-        self.handled_devices
-            .iter()
-            .map(|d| run_now(self.checked.mailbox_len(d)).unwrap_or(0))
-            .sum()
+    /// How many Welcomes of the Commit at `sequence` of `group_id` wait in the mailboxes of the
+    /// devices registered through [`Self::handle`] (reading a mailbox changes nothing).
+    fn welcomes_delivered_at(&self, group_id: &GroupId, sequence: Sequence, now: u64) -> u64 {
+        let read = Request::ReadMailbox(vmls_protocol::ReadMailbox {
+            after: None,
+            max_items: 0,
+        });
+        let mut count = 0;
+        for device in &self.handled_devices {
+            if let Response::Mailbox(items) =
+                run_now(self.checked.handle(device, read.clone(), now))
+            {
+                count += items
+                    .iter()
+                    .filter(|i| {
+                        matches!(&i.item, Delivered::Welcome(w)
+                            if &w.group_id == group_id && w.sequence == sequence)
+                    })
+                    .count() as u64;
+            }
+        }
+        count
     }
 
     /// Registers a virtual client whose emulator clients are, at any time, the current device
